@@ -1,0 +1,1 @@
+"""Learning agents, baselines, evaluation and comparison for insitu-gym."""

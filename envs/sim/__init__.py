@@ -1,0 +1,1 @@
+"""Numpy simulation core of insitu-gym (imports neither gymnasium nor torch)."""

@@ -1,0 +1,1 @@
+"""Scenario files (YAML) and their typed loader."""
