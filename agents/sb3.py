@@ -1,0 +1,347 @@
+"""Stable-Baselines3 training: algorithm factory, YAML hyperparameters, vector envs, callbacks.
+
+- :func:`load_hyperparams` reads ``agents/hyperparams/{algo}.yaml`` (rl-zoo style: a ``default``
+  section plus per-scenario sections that override single keys) and validates every key.
+- :func:`make_vec_env` is the ONE place that builds the training vector env (SB3 ``DummyVecEnv``
+  of ``Monitor``-wrapped envs today; the native batch env can be switched in here).
+- :func:`train` runs one training run into its own run folder
+  ``{logdir}/{scenario}__{algo}__{seed}__{time}`` with TensorBoard logging (SB3's curves plus the
+  per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a final save, and a save on
+  Ctrl-C (SIGINT): model, replay buffer (DQN) and ``VecNormalize`` statistics. ``resume=RUN_DIR``
+  continues a saved run in a NEW folder, keeping the timestep count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sb3_contrib import MaskablePPO
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from agents.common import ALGO_ACTION_MODE, make_env
+from agents.evaluate import unique_run_dir
+from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
+
+#: Algorithm name (``--algo``) -> class.
+ALGOS = {"ppo": PPO, "dqn": DQN, "maskable_ppo": MaskablePPO}
+#: Folder of the hyperparameter files.
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+#: Keys of a hyperparameter section that are not constructor arguments of the algorithm.
+SPECIAL_KEYS = {
+    "policy": "policy class name (MlpPolicy)",
+    "n_envs": "number of parallel envs (int >= 1)",
+    "n_timesteps": "default training budget in env steps (int >= 1)",
+    "normalize": "VecNormalize: false, true, or a mapping of VecNormalize kwargs",
+}
+_ACTIVATIONS = ("tanh", "relu", "elu", "leaky_relu")
+
+
+class HyperparamError(ValueError):
+    """A hyperparameter file with an unknown key or a bad value; names file, section and key."""
+
+
+def _algo_params(algo: str) -> set[str]:
+    sig = inspect.signature(ALGOS[algo].__init__)
+    return {p for p in sig.parameters if p not in ("self", "env", "policy", "kwargs")}
+
+
+def load_hyperparams(algo: str, scenario: str, path: str | Path | None = None) -> dict[str, Any]:
+    """Hyperparameters of ``algo`` for ``scenario``: the ``default`` section updated with the
+    scenario's own section (if any).
+
+    Raises:
+        HyperparamError: unknown algorithm, missing ``default``, unknown key or bad value, naming
+            the file, the section and the key.
+    """
+    if algo not in ALGOS:
+        raise HyperparamError(f"--algo {algo!r} is not supported; allowed: {', '.join(ALGOS)}")
+    path = Path(path) if path else HYPERPARAMS_DIR / f"{algo}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or "default" not in data:
+        raise HyperparamError(f"hyperparameter file {path}: needs a top-level 'default' section")
+    allowed = _algo_params(algo) | set(SPECIAL_KEYS)
+    stem = Path(scenario).stem
+    merged: dict[str, Any] = {}
+    for section in ("default", stem):
+        values = data.get(section) or {}
+        if not isinstance(values, dict):
+            raise HyperparamError(f"hyperparameter file {path}, section {section!r}: must be a mapping")
+        for key, value in values.items():
+            if key not in allowed:
+                raise HyperparamError(
+                    f"hyperparameter file {path}, section {section!r}: unknown key {key!r}; "
+                    f"allowed: {', '.join(sorted(allowed))}")
+            merged[key] = value
+    for key in ("n_envs", "n_timesteps"):
+        if key in merged and (not isinstance(merged[key], int) or merged[key] < 1):
+            raise HyperparamError(f"hyperparameter file {path}: {key} must be an int >= 1, got {merged[key]!r}")
+    pk = merged.get("policy_kwargs")
+    if pk is not None:
+        if not isinstance(pk, dict):
+            raise HyperparamError(f"hyperparameter file {path}: policy_kwargs must be a mapping, got {pk!r}")
+        act = pk.get("activation_fn")
+        if act is not None and act not in _ACTIVATIONS:
+            raise HyperparamError(
+                f"hyperparameter file {path}: policy_kwargs.activation_fn {act!r}; allowed: {_ACTIVATIONS}")
+    return merged
+
+
+def _algo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
+    """Constructor kwargs from a hyperparameter section (special keys removed, names resolved)."""
+    import torch.nn as nn
+
+    kwargs = {k: v for k, v in hp.items() if k not in SPECIAL_KEYS}
+    pk = dict(kwargs.get("policy_kwargs") or {})
+    if "activation_fn" in pk:
+        pk["activation_fn"] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU,
+                               "leaky_relu": nn.LeakyReLU}[pk["activation_fn"]]
+    if pk:
+        kwargs["policy_kwargs"] = pk
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    return kwargs
+
+
+def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
+                 env_kwargs: dict[str, Any] | None = None) -> VecEnv:
+    """The training vector env for ``algo`` on ``scenario``: ``n_envs`` copies, env ``i`` seeded
+    with ``seed + i`` at the first reset, each wrapped in ``Monitor`` (episode returns for SB3's
+    ``rollout/ep_rew_mean``). The action mode follows :data:`agents.common.ALGO_ACTION_MODE`.
+
+    This is the single construction point for training envs (the native batch env plugs in here).
+    """
+    if n_envs < 1:
+        raise ValueError(f"--n-envs must be >= 1, got {n_envs}")
+    mode = ALGO_ACTION_MODE[algo]
+    kwargs = dict(env_kwargs or {})
+
+    def thunk():
+        return Monitor(make_env(scenario, action_mode=mode, **kwargs))
+
+    venv = DummyVecEnv([thunk for _ in range(n_envs)])
+    venv.seed(seed)
+    return venv
+
+
+class EpisodeMetricsCallback(BaseCallback):
+    """Logs the per-episode metrics of :mod:`agents.metrics` (accuracy, violation rate, energy,
+    bytes, tier shares, reward terms, depth/prune/bits histograms) to the run's TensorBoard file,
+    at the training timestep where each episode ended, plus the hyperparameter table."""
+
+    def __init__(self, hparams: dict[str, Any]):
+        super().__init__()
+        self.hparams = hparams
+        self.writer = None
+        self.accs: list[EpisodeAccumulator] = []
+        self.episodes = 0
+
+    def _on_training_start(self) -> None:
+        for fmt in self.logger.output_formats:
+            if isinstance(fmt, TensorBoardOutputFormat):
+                self.writer = fmt.writer
+        if self.writer is not None:
+            self.writer.add_text("hyperparameters", hparams_markdown(self.hparams), self.num_timesteps)
+        self.accs = [EpisodeAccumulator() for _ in range(self.training_env.num_envs)]
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        rewards = self.locals["rewards"]
+        dones = self.locals["dones"]
+        for i, info in enumerate(infos):
+            self.accs[i].add(float(rewards[i]), info)
+            if dones[i]:
+                stats = self.accs[i].result()
+                if "episode" in info:  # Monitor's raw return (independent of reward scaling)
+                    stats.ret = float(info["episode"]["r"])
+                if self.writer is not None:
+                    log_episode(self.writer, stats, self.num_timesteps)
+                self.episodes += 1
+                self.accs[i] = EpisodeAccumulator()
+        return True
+
+
+class RichProgressCallback(BaseCallback):
+    """A rich progress bar over the run's timesteps (SB3's own needs tqdm, not installed)."""
+
+    def __init__(self, total_timesteps: int, description: str):
+        super().__init__()
+        self.total = total_timesteps
+        self.description = description
+        self.progress = None
+
+    def _on_training_start(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(TextColumn("[bold]train {task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=self.total,
+                                           completed=self.model.num_timesteps)
+
+    def _on_step(self) -> bool:
+        self.progress.update(self.task, completed=self.num_timesteps)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.num_timesteps)
+            self.progress.stop()
+
+
+def _save_run(model, venv: VecEnv, run_dir: Path, meta: dict[str, Any], status: str) -> None:
+    """Save model, replay buffer (off-policy), VecNormalize stats and the updated meta.json."""
+    model.save(str(run_dir / "model.zip"))
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))
+    if isinstance(venv, VecNormalize):
+        venv.save(str(run_dir / "vecnormalize.pkl"))
+    meta.update(status=status, num_timesteps=int(model.num_timesteps),
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    """The ``meta.json`` of a run folder (raises FileNotFoundError naming the folder)."""
+    path = Path(run_dir) / "meta.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {str(run_dir)!r}: not a run folder (no meta.json)")
+    return json.loads(path.read_text())
+
+
+def train(
+    algo: str,
+    scenario: str,
+    timesteps: int | None = None,
+    seed: int = 0,
+    n_envs: int | None = None,
+    logdir: str | Path = "runs",
+    resume: str | Path | None = None,
+    hyperparams_path: str | Path | None = None,
+    checkpoint_freq: int = 10_000,
+    threads: int = 1,
+    progress_bar: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
+    verbose: int = 0,
+    callbacks: list[BaseCallback] | None = None,
+) -> Path:
+    """Train ``algo`` on ``scenario`` into a new run folder and return the folder.
+
+    Args:
+        algo: ``ppo``, ``dqn`` or ``maskable_ppo``.
+        scenario: scenario name, YAML path or registered env id.
+        timesteps: total env steps of the run (default: the YAML ``n_timesteps``). With
+            ``resume`` it is the total including the steps already done.
+        seed: seed of the model and of env ``i`` (``seed + i``).
+        n_envs: parallel envs (default: the YAML ``n_envs``).
+        logdir: parent folder of run folders.
+        resume: a previous run folder: its model, VecNormalize stats and replay buffer are loaded
+            and training continues (``reset_num_timesteps=False``) in a new run folder.
+        hyperparams_path: alternative hyperparameter YAML file.
+        checkpoint_freq: env steps between checkpoints (under ``checkpoints/``).
+        threads: ``torch.set_num_threads`` value (1 by default: small MLPs, shared CPUs).
+        progress_bar: show the rich progress bar.
+        env_kwargs: extra env keyword arguments (validated by the env).
+        verbose: SB3 verbosity.
+        callbacks: extra SB3 callbacks, run after the built-in ones.
+
+    On Ctrl-C the run is saved (status ``interrupted`` in ``meta.json``) and KeyboardInterrupt
+    is re-raised.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    prev_meta = None
+    if resume is not None:
+        prev_meta = read_meta(resume)
+        if prev_meta["algo"] != algo:
+            raise ValueError(f"--resume {str(resume)!r} is a {prev_meta['algo']} run, not {algo}")
+        scenario = prev_meta["scenario"]
+        seed = prev_meta["seed"]
+        n_envs = n_envs or prev_meta["n_envs"]
+        env_kwargs = env_kwargs or prev_meta.get("env_kwargs") or None
+    hp = load_hyperparams(algo, scenario, hyperparams_path)
+    n_envs = int(n_envs or hp.get("n_envs", 1))
+    if timesteps is None:
+        timesteps = int(prev_meta["total_timesteps"] if prev_meta else hp.get("n_timesteps", 100_000))
+    if timesteps < 1:
+        raise ValueError(f"--timesteps must be >= 1, got {timesteps}")
+
+    venv = make_vec_env(scenario, n_envs, seed, algo, env_kwargs)
+    norm = hp.get("normalize", False)
+    if resume is not None and (Path(resume) / "vecnormalize.pkl").is_file():
+        venv = VecNormalize.load(str(Path(resume) / "vecnormalize.pkl"), venv)
+        venv.training = True
+    elif norm:
+        venv = VecNormalize(venv, **({"norm_reward": False} | (norm if isinstance(norm, dict) else {})))
+
+    run_dir = unique_run_dir(Path(logdir), f"{Path(scenario).stem}__{algo}__{seed}")
+    if resume is not None:
+        model = ALGOS[algo].load(str(Path(resume) / "model.zip"), env=venv, device="cpu")
+        rb = Path(resume) / "replay_buffer.pkl"
+        if rb.is_file() and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(str(rb))
+    else:
+        model = ALGOS[algo](hp.get("policy", "MlpPolicy"), venv, seed=seed, device="cpu",
+                            verbose=verbose, **_algo_kwargs(hp))
+    model.set_logger(configure(str(run_dir), ["tensorboard", "csv"]))
+    start = int(model.num_timesteps)
+    meta = {
+        "algo": algo, "scenario": scenario, "seed": seed, "n_envs": n_envs,
+        "action_mode": ALGO_ACTION_MODE[algo], "total_timesteps": int(timesteps),
+        "start_timesteps": start, "hyperparams": hp, "env_kwargs": env_kwargs or {},
+        "resumed_from": str(resume) if resume is not None else None,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "running",
+        "torch_threads": threads,
+    }
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    hparams = {"algo": algo, "scenario": scenario, "seed": seed, "n_envs": n_envs,
+               "total_timesteps": timesteps, **{k: v for k, v in hp.items()}}
+    all_callbacks: list[BaseCallback] = [
+        EpisodeMetricsCallback(hparams),
+        CheckpointCallback(save_freq=max(checkpoint_freq // n_envs, 1), save_path=str(run_dir / "checkpoints"),
+                           name_prefix="model", save_replay_buffer=True, save_vecnormalize=True),
+    ]
+    if progress_bar:
+        all_callbacks.append(RichProgressCallback(timesteps, run_dir.name))
+    all_callbacks += list(callbacks or [])
+    remaining = max(int(timesteps) - start, 0)
+    t0 = time.perf_counter()
+    try:
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=CallbackList(all_callbacks),
+                        reset_num_timesteps=resume is None)
+    except KeyboardInterrupt:
+        meta["wall_s"] = time.perf_counter() - t0
+        _save_run(model, venv, run_dir, meta, "interrupted")
+        print(f"\ninterrupted at {model.num_timesteps} steps; saved to {run_dir} "
+              f"(continue with: python train.py train --algo {algo} --resume {run_dir})")
+        raise
+    finally:
+        for fmt in model.logger.output_formats:
+            fmt.close()
+    meta["wall_s"] = time.perf_counter() - t0
+    _save_run(model, venv, run_dir, meta, "finished")
+    venv.close()
+    return run_dir
+
+
+def default_threads() -> int:
+    """Torch threads: ``INSITU_TORCH_THREADS`` if set, else 1."""
+    return int(os.environ.get("INSITU_TORCH_THREADS", "1"))
