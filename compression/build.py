@@ -1,0 +1,363 @@
+"""Build the measured library profiles: train, compress at every level, measure, write JSON.
+
+For each task (:mod:`compression.datasets`) :func:`build_task`
+
+1. trains a multi-exit residual network (all exits jointly),
+2. for each parameter level (none; structured 25/50/75 %; unstructured 25/50/75/90 %) prunes a
+   copy, fine-tunes it (BatchNorm still in place; unstructured masks fixed), folds BatchNorm,
+3. for each bit width (32 float, 16, 8, 6, 4, 2) encodes the folded model with
+   :func:`compression.quantize.encode`, decodes it, and measures the accuracy of the DECODED
+   model at every exit (depth level) on the held-out test set; ``size_bytes`` is the exact length
+   of the encoding of the exit model (stem + blocks 1..depth + head depth),
+4. for the bit widths in ``progressive_bits`` decodes from the first 1..bits bit-planes and
+   measures the accuracy after each plane (``progressive_accuracy``),
+5. measures MACs (dense and non-zero), parameters, peak activation memory and single-thread
+   CPU latency per (depth, prune) model, and the zero-shot proxies of every variant,
+6. writes ``measured_<task>.json`` with :func:`compression.profile.save_profile`.
+
+All settings (splits, seeds, architectures, epochs, levels) are in :data:`SETTINGS` and
+:data:`LEVELS`. The build is resumable: a task whose profile already exists (and was written by
+this builder) is skipped unless ``force``; a file at the target path that this builder did not
+write is never overwritten.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compression.datasets import TASKS, load_task
+from compression.measure import count_macs, count_params, measure_latencies, peak_activation_bytes
+from compression.models import MultiExitNet, NetConfig, exit_model, fold_batchnorm
+from compression.profile import PROFILE_DIR, ProfileError, load_profile, save_profile
+from compression.prune import magnitude_prune, structured_prune
+from compression.quantize import decode, encode, load_decoded, progressive_sizes
+from compression.training import TrainConfig, evaluate, train
+
+#: Marker stored in every profile this builder writes (so it never overwrites anything else).
+BUILDER = "compression.build"
+
+#: Grid axes of the measured profiles (fixed by the cross-helper contract).
+LEVELS: dict[str, list] = {
+    "depth": [1, 2, 3, 4],
+    "prune": [
+        {"kind": "none", "fraction": 0.0},
+        {"kind": "structured", "fraction": 0.25},
+        {"kind": "structured", "fraction": 0.5},
+        {"kind": "structured", "fraction": 0.75},
+        {"kind": "unstructured", "fraction": 0.25},
+        {"kind": "unstructured", "fraction": 0.5},
+        {"kind": "unstructured", "fraction": 0.75},
+        {"kind": "unstructured", "fraction": 0.9},
+    ],
+    "bits": [32, 16, 8, 6, 4, 2],
+}
+
+#: Shared settings. Epoch counts are sized so the whole 4-task build fits 10 minutes on one core.
+COMMON: dict[str, Any] = {
+    "seed": 0,  # data split, weight init, batch order, proxy minibatch
+    "train": TrainConfig(epochs=15, batch_size=128, lr=3e-3, weight_decay=1e-4, seed=0),
+    # fine-tuning after pruning: 2 epochs at a lower peak learning rate
+    "finetune": TrainConfig(epochs=2, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=1),
+    "progressive_bits": [8, 4],  # bit widths whose per-plane accuracy is measured
+    "proxy_batch": 64,  # training samples in the proxies' minibatch
+    "latency_rounds": 15,  # interleaved rounds; the median over rounds is stored
+    "latency_reps": 10,  # forward passes per model per round
+}
+
+#: Per-task architecture (K = 4 blocks, ~40-70 k parameters: TinyML scale).
+SETTINGS: dict[str, dict[str, Any]] = {
+    # 16x16 images: stem stride 2 -> 8x8, blocks at 8, 4, 2, 2
+    "digits16": {"net": NetConfig(1, 10, (16, 24, 32, 48), (1, 2, 2, 1), 16, 2, 2, 3)},
+    # 32x32 spectrograms: stem stride 2 -> 16x16, blocks at 8, 4, 4, 4
+    "kws": {"net": NetConfig(1, 10, (16, 24, 32, 48), (2, 2, 1, 1), 16, 2, 2, 3)},
+    "shapes": {"net": NetConfig(1, 8, (16, 24, 32, 48), (1, 2, 2, 1), 16, 2, 2, 3)},
+    # 3 x 128 signals, 1-D kernels of 5: stem stride 2 -> 64, blocks at 32, 16, 8, 8
+    "har": {"net": NetConfig(3, 6, (16, 24, 32, 48), (2, 2, 2, 1), 16, 2, 1, 5)},
+}
+
+NOTES = [
+    "All accuracies are measured on the held-out test set with the DECODED weights "
+    "(encode -> bytes -> decode), every exit of one multi-exit network: depth = blocks kept.",
+    "size_bytes = len(compression.quantize.encode(exit model, bits)) exactly: header + per-channel "
+    "float32 scales + float32 biases + bit-packed integer codes (for unstructured variants a "
+    "bitmask + packed non-zeros where smaller). 32 bits = float32.",
+    "Quantization: per-output-channel symmetric, clip ratio searched per channel (min MSE); "
+    "BatchNorm folded into the convolutions before quantization.",
+    "macs: dense multiply-accumulates of Conv/Linear layers for one sample; macs_nonzero: only "
+    "those of non-zero weights. params: parameter entries (non-zero entries for unstructured).",
+    "peak_memory_bytes: largest total bytes of live float32 activations over the steps of a "
+    "batch-1 forward pass (a tensor is live from its producing layer to its last reader; weights "
+    "excluded). Independent of bits because variants run as dequantized float32.",
+    "latency_s: median of interleaved rounds of batch-1 float32 forward passes on one CPU thread, "
+    "measured once per (depth, prune) model and reused for every bit width (the variants run as "
+    "dequantized float; no low-bit kernels). Unstructured-pruned models run dense, so their "
+    "latency is that of the dense model. The build machine was shared, so latencies are noisy.",
+    "progressive_accuracy[p-1]: accuracy after receiving the p most significant bit-planes (missing "
+    "low bits filled with the middle of their bucket); progressive_size_bytes[p-1]: bytes needed "
+    "for that. The last entry equals the full variant.",
+]
+
+
+def profile_name(task: str) -> str:
+    """File stem of the measured profile of ``task``."""
+    return f"measured_{task}"
+
+
+def _check_task(task: str) -> None:
+    if task not in SETTINGS:
+        raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+
+
+def _existing_is_ours(path: Path) -> bool | None:
+    """None when no file; True when a valid profile written by this builder; False otherwise."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("builder") == BUILDER
+
+
+def _prune_label(p: dict) -> str:
+    return "none" if p["kind"] == "none" else f"{p['kind']} {p['fraction']:.2f}"
+
+
+def _proxies(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, seed: int) -> dict | None:
+    try:
+        from compression.proxies import ProxyError, compute_proxies
+    except ImportError:  # proxies module not available: leave proxies empty
+        return None
+    try:
+        return compute_proxies(model, xb, yb, seed=seed)
+    except ProxyError:  # e.g. a score that cannot be finite: recorded as missing proxies
+        return None
+
+
+def build_task(
+    task: str,
+    out_dir: str | Path = PROFILE_DIR,
+    seed: int | None = None,
+    force: bool = False,
+    progress: Callable[[str, float], None] | None = None,
+) -> Path:
+    """Train, compress, measure and write the measured profile of ``task``.
+
+    Args:
+        task: one of :data:`compression.datasets.TASKS`.
+        out_dir: directory of the profile (default: the shipped ``compression/profiles``).
+        seed: seed of data, init and training; default ``COMMON["seed"]``.
+        force: rebuild even when a finished profile exists (only one written by this builder).
+        progress: optional callback ``(stage message, fraction done in [0, 1])``.
+
+    Returns:
+        Path of the profile (existing or new).
+
+    Raises:
+        ValueError: unknown task.
+        FileExistsError: a file that this builder did not write occupies the target path.
+    """
+    _check_task(task)
+    seed = COMMON["seed"] if seed is None else int(seed)
+    out = Path(out_dir) / f"{profile_name(task)}.json"
+    ours = _existing_is_ours(out)
+    if ours is False:
+        raise FileExistsError(
+            f"{out} exists and was not written by {BUILDER}; move it away to build {task!r} there"
+        )
+    if ours and not force:
+        try:
+            load_profile(out)
+            if progress:
+                progress("exists, skipped", 1.0)
+            return out
+        except ProfileError:
+            pass  # our own file but broken (e.g. interrupted schema change): rebuild it
+
+    def report(msg: str, frac: float) -> None:
+        if progress:
+            progress(msg, frac)
+
+    torch.set_num_threads(1)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    report("data", 0.0)
+    t0 = time.perf_counter()
+    data = load_task(task, seed)
+    timings["data_s"] = time.perf_counter() - t0
+    net_cfg: NetConfig = SETTINGS[task]["net"]
+    torch.manual_seed(seed)
+    model = MultiExitNet(net_cfg)
+    report("training", 0.02)
+    tcfg = copy.deepcopy(COMMON["train"])
+    train_stats = train(model, data.x_train, data.y_train, tcfg)
+    timings["train_s"] = train_stats["seconds"]
+    gen = torch.Generator().manual_seed(seed)
+    pidx = torch.randperm(len(data.y_train), generator=gen)[: COMMON["proxy_batch"]]
+    xb = torch.as_tensor(data.x_train[pidx.numpy()])
+    yb = torch.as_tensor(data.y_train[pidx.numpy()])
+    x_test = torch.as_tensor(data.x_test)
+    y_test = torch.as_tensor(data.y_test)
+    depths: list[int] = LEVELS["depth"]
+    bits_levels: list[int] = LEVELS["bits"]
+    prog_bits = set(COMMON["progressive_bits"])
+
+    variants: dict[tuple, dict] = {}
+    latency_models: dict[tuple, torch.nn.Module] = {}
+    ft_seconds = 0.0
+    t_eval = t_prox = 0.0
+    n_prune = len(LEVELS["prune"])
+    for pi, prune in enumerate(LEVELS["prune"]):
+        label = _prune_label(prune)
+        report(f"{label}: prune + fine-tune", 0.25 + 0.6 * pi / n_prune)
+        pk = (prune["kind"], prune["fraction"])
+        masks = None
+        if prune["kind"] == "none":
+            pruned = copy.deepcopy(model)
+        elif prune["kind"] == "structured":
+            pruned = structured_prune(model, prune["fraction"])
+        else:
+            pruned = copy.deepcopy(model)
+            masks = magnitude_prune(pruned, prune["fraction"])
+        if prune["kind"] != "none":
+            st = train(pruned, data.x_train, data.y_train, COMMON["finetune"], masks=masks)
+            ft_seconds += st["seconds"]
+        folded = fold_batchnorm(pruned)
+        nonzero = prune["kind"] == "unstructured"
+        inner = [b.mid_channels for b in folded.blocks]
+        per_depth: dict[int, dict] = {}
+        for d in depths:
+            em = exit_model(folded, d)
+            macs, macs_nz = count_macs(em, data.input_shape)
+            per_depth[d] = {
+                "macs": macs,
+                "macs_nonzero": macs_nz,
+                "params": count_params(em, nonzero=nonzero),
+                "peak_memory_bytes": peak_activation_bytes(em, data.input_shape),
+            }
+            latency_models[(d, pk)] = copy.deepcopy(em)
+        report(f"{label}: quantize + evaluate", 0.25 + 0.6 * (pi + 0.4) / n_prune)
+        for bits in bits_levels:
+            t1 = time.perf_counter()
+            blob = encode(folded, bits)
+            state = decode(blob)
+            if bits == 32:  # float encoding must round-trip bit-exactly
+                ref = folded.state_dict()
+                assert all(torch.equal(state[k], ref[k]) for k in ref), "32-bit round trip"
+            qmodel = load_decoded(copy.deepcopy(folded), state)
+            accs = evaluate(qmodel, x_test, y_test)
+            prog_accs: list[list[float]] | None = None
+            if bits in prog_bits:
+                prog_accs = []  # [plane][exit]
+                for p in range(1, bits + 1):
+                    if p == bits:
+                        prog_accs.append(accs)
+                        continue
+                    pm = load_decoded(copy.deepcopy(folded), decode(blob, planes=p))
+                    prog_accs.append(evaluate(pm, x_test, y_test))
+            t_eval += time.perf_counter() - t1
+            for d in depths:
+                em_q = exit_model(qmodel, d)
+                eblob = encode(exit_model(folded, d), bits)
+                t2 = time.perf_counter()
+                prox = _proxies(em_q, xb, yb, seed)
+                t_prox += time.perf_counter() - t2
+                v: dict[str, Any] = {
+                    "depth": d,
+                    "prune": dict(prune),
+                    "bits": bits,
+                    "size_bytes": len(eblob),
+                    **per_depth[d],
+                    "accuracy": float(accs[d - 1]),
+                    "accuracy_source": "measured",
+                    "latency_s": 0.0,  # filled below
+                    "proxies": prox if prox is not None else {},
+                    "inner_channels": inner[:d],
+                }
+                if prog_accs is not None:
+                    v["progressive_accuracy"] = [float(a[d - 1]) for a in prog_accs]
+                    v["progressive_size_bytes"] = progressive_sizes(eblob)
+                variants[(d, pk, bits)] = v
+    timings["finetune_s"] = ft_seconds
+    timings["quantize_eval_s"] = t_eval
+    timings["proxies_s"] = t_prox
+    report("latency", 0.88)
+    t3 = time.perf_counter()
+    lat = measure_latencies(
+        latency_models, data.input_shape, COMMON["latency_rounds"], COMMON["latency_reps"]
+    )
+    timings["latency_s"] = time.perf_counter() - t3
+    for (d, pk, _bits), v in variants.items():
+        v["latency_s"] = lat[(d, pk)]
+    vlist = list(variants.values())
+    try:
+        from compression.proxies import proxy_correlations
+
+        correlations = proxy_correlations(vlist) if any(v["proxies"] for v in vlist) else {}
+    except ImportError:
+        correlations = {}
+    full = variants[(depths[-1], ("none", 0.0), 32)]
+    timings["total_s"] = time.perf_counter() - t_start
+    profile = {
+        "name": profile_name(task),
+        "task": task,
+        "model": f"multi-exit residual {'1-D ' if net_cfg.dim == 1 else ''}CNN, "
+        f"{len(net_cfg.widths)} blocks, widths {list(net_cfg.widths)}, "
+        f"{full['params']} parameters",
+        "source": "measured",
+        "builder": BUILDER,
+        "levels": copy.deepcopy(LEVELS),
+        "task_info": data.info(),
+        "architecture": asdict(net_cfg),
+        "training": {
+            "epochs": tcfg.epochs,
+            "batch_size": tcfg.batch_size,
+            "lr": tcfg.lr,
+            "seconds": round(train_stats["seconds"], 2),
+            "final_loss": round(train_stats["final_loss"], 4),
+            "finetune_epochs": COMMON["finetune"].epochs,
+            "finetune_seconds": round(ft_seconds, 2),
+            "threads": torch.get_num_threads(),
+        },
+        "build": {
+            "timings_s": {k: round(val, 2) for k, val in timings.items()},
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+        "notes": NOTES,
+        "proxy_correlations": correlations,
+        "variants": vlist,
+    }
+    report("writing", 0.98)
+    save_profile(profile, out, overwrite=True)
+    report("done", 1.0)
+    return out
+
+
+def build_all(
+    tasks: Sequence[str] = TASKS,
+    out_dir: str | Path = PROFILE_DIR,
+    seed: int | None = None,
+    force: bool = False,
+    progress: Callable[[str, str, float], None] | None = None,
+) -> list[Path]:
+    """:func:`build_task` for each of ``tasks``; ``progress(task, stage, fraction)`` if given."""
+    for t in tasks:
+        _check_task(t)
+    paths = []
+    for t in tasks:
+        cb = (lambda msg, frac, _t=t: progress(_t, msg, frac)) if progress else None
+        paths.append(build_task(t, out_dir, seed=seed, force=force, progress=cb))
+    return paths

@@ -1,0 +1,311 @@
+"""Bit-level compression: per-channel weight quantization and a real packed, progressive encoding.
+
+Quantization
+    Every floating tensor with 2 or more dimensions (Conv/Linear weights) is quantized per output
+    channel (dim 0), symmetric, to ``bits`` in {2..16}: integers ``q`` in ``[-qmax, qmax]`` with
+    ``qmax = 2**(bits-1) - 1`` and a float32 scale per channel. The clipping range is searched:
+    ``clip = r * max|w_c|`` for ``r`` on a grid of :data:`CLIP_GRID` ratios, keeping the ``r`` of
+    least squared error per channel. 1-D tensors (biases after BatchNorm folding) stay float32.
+    ``bits == 32`` stores every tensor as float32 (no quantization).
+
+Byte format (:func:`encode`; ``len(encode(...))`` is the ``size_bytes`` of a profile variant)::
+
+    b"IGQ1" | u32 little-endian header length | header = zlib(JSON {bits, tensors: [[name, shape,
+    kind], ...]}) | section A | section B
+
+    section A, per tensor in header order:
+      "f32": float32 values                  "i64": int64 values (integer buffers)
+      "q"  : float32 scale per out-channel   "qs" : float32 scales + bitmask of non-zeros
+      "fs" : bitmask + float32 non-zeros (unstructured-sparse tensor at 32 bits)
+    section B, bit-planes, most significant first: for plane j = 1..bits, for each "q"/"qs" tensor:
+      np.packbits of bit (bits - j) of the offset codes ``u = q + 2**(bits-1)`` (of every element
+      for "q", of the non-zeros for "qs").
+
+A sparse kind ("qs"/"fs") is chosen per tensor only when it is smaller than the dense one.
+Because section B is plane-major, a receiver holding the first :func:`progressive_sizes` ``[p-1]``
+bytes can rebuild the model from the ``p`` most significant planes: :func:`decode` with
+``planes=p`` fills each missing low-bit group with the middle of its bucket
+(``u ~ (u_top << m) + (2**m - 1) / 2`` for ``m = bits - p`` missing bits). With all planes the
+result equals the full quantized weights exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+MAGIC = b"IGQ1"
+#: Clip ratios ``r`` searched per channel (clip = r * max |w|).
+CLIP_GRID = np.linspace(0.25, 1.0, 31)
+#: Bit widths accepted for quantization (32 = float32, no quantization).
+ALLOWED_BITS = tuple(range(2, 17)) + (32,)
+
+
+def _check_bits(bits: int) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in ALLOWED_BITS:
+        raise ValueError(f"bits must be an int in 2..16 or 32, got {bits!r}")
+
+
+def quantize_channels(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-output-channel symmetric quantization with a searched clipping range.
+
+    Args:
+        w: float tensor, channel axis 0.
+        bits: 2..16.
+
+    Returns:
+        ``(q, scale)``: int64 codes shaped like ``w`` in ``[-qmax, qmax]`` and float32 scales
+        ``(w.shape[0],)``; the dequantized weights are ``q * scale`` (per channel) in float32.
+    """
+    _check_bits(bits)
+    if bits == 32:
+        raise ValueError("quantize_channels: bits=32 means float32, nothing to quantize")
+    qmax = 2 ** (bits - 1) - 1
+    wf = w.detach().to(torch.float32).reshape(w.shape[0], -1)
+    amax = wf.abs().amax(dim=1)
+    ratios = torch.tensor(CLIP_GRID, dtype=torch.float32)
+    # candidate scales (R, C), float32 so that decode reproduces them bit-exactly
+    scales = (ratios[:, None] * amax[None, :] / qmax).to(torch.float32)
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.clamp(torch.round(wf[None] / scales[:, :, None]), -qmax, qmax)
+    err = ((q * scales[:, :, None] - wf[None]) ** 2).sum(dim=2)  # (R, C)
+    best = err.argmin(dim=0)
+    cols = torch.arange(wf.shape[0])
+    scale = scales[best, cols]
+    qbest = q[best, cols].to(torch.int64).reshape(w.shape)
+    return qbest, scale
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Float32 weights ``q * scale`` (scale per channel, axis 0)."""
+    shape = (-1,) + (1,) * (q.dim() - 1)
+    return q.to(torch.float32) * scale.to(torch.float32).reshape(shape)
+
+
+def fake_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """The dequantized float32 weights of :func:`quantize_channels` (``w`` itself at 32 bits)."""
+    if bits == 32:
+        return w.detach().to(torch.float32).clone()
+    return dequantize(*quantize_channels(w, bits))
+
+
+def _state_of(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if isinstance(model_or_state, nn.Module):
+        return dict(model_or_state.state_dict())
+    if isinstance(model_or_state, Mapping):
+        return dict(model_or_state)
+    raise TypeError(
+        f"encode: expected an nn.Module or a state dict, got {type(model_or_state).__name__}"
+    )
+
+
+def _packed_len(n: int) -> int:
+    return (n + 7) // 8
+
+
+def _bit_plane(u: np.ndarray, bit: int) -> bytes:
+    return np.packbits(((u >> bit) & 1).astype(np.uint8)).tobytes()
+
+
+def encode(model_or_state: nn.Module | Mapping[str, torch.Tensor], bits: int) -> bytes:
+    """Encode a model's weights at ``bits`` (2..16, or 32 = float32) into packed bytes.
+
+    See the module docstring for the format. Sparse tensors (with zeros) use a bitmask plus
+    the non-zero values when that is smaller than the dense encoding.
+
+    Raises:
+        ValueError: for unsupported bits or tensor dtypes (naming the tensor).
+    """
+    _check_bits(bits)
+    state = _state_of(model_or_state)
+    entries = []
+    sec_a = bytearray()
+    codes: list[np.ndarray] = []  # offset codes u of "q"/"qs" tensors, in order
+    for name, t in state.items():
+        t = t.detach().cpu()
+        shape = list(t.shape)
+        if not t.is_floating_point():
+            if t.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+                entries.append([name, shape, "i64"])
+                sec_a += t.to(torch.int64).numpy().astype("<i8").tobytes()
+                continue
+            raise ValueError(f"encode: tensor {name!r} has unsupported dtype {t.dtype}")
+        flat = t.to(torch.float32).reshape(-1).numpy()
+        n = flat.size
+        nz = flat != 0
+        nnz = int(nz.sum())
+        if t.dim() < 2 or n == 0:
+            entries.append([name, shape, "f32"])
+            sec_a += flat.astype("<f4").tobytes()
+            continue
+        if bits == 32:
+            sparse_cost = _packed_len(n) + 4 * nnz
+            if sparse_cost < 4 * n:
+                entries.append([name, shape, "fs"])
+                sec_a += np.packbits(nz).tobytes() + flat[nz].astype("<f4").tobytes()
+            else:
+                entries.append([name, shape, "f32"])
+                sec_a += flat.astype("<f4").tobytes()
+            continue
+        q, scale = quantize_channels(t, bits)
+        u = (q.reshape(-1).numpy() + 2 ** (bits - 1)).astype(np.int64)
+        dense_cost = bits * _packed_len(n)
+        sparse_cost = _packed_len(n) + bits * _packed_len(nnz)
+        sec_a += scale.numpy().astype("<f4").tobytes()
+        if sparse_cost < dense_cost:
+            entries.append([name, shape, "qs"])
+            sec_a += np.packbits(nz).tobytes()
+            codes.append(u[nz])
+        else:
+            entries.append([name, shape, "q"])
+            codes.append(u)
+    sec_b = bytearray()
+    if bits != 32:
+        for j in range(1, bits + 1):
+            for u in codes:
+                sec_b += _bit_plane(u, bits - j)
+    header = zlib.compress(json.dumps({"bits": bits, "tensors": entries}, separators=(",", ":")).encode(), 9)
+    return MAGIC + struct.pack("<I", len(header)) + header + bytes(sec_a) + bytes(sec_b)
+
+
+def _parse_header(data: bytes) -> tuple[dict, int]:
+    if len(data) < 8 or data[:4] != MAGIC:
+        raise ValueError("decode: not an insitu-gym weight encoding (bad magic bytes)")
+    (hlen,) = struct.unpack("<I", data[4:8])
+    if len(data) < 8 + hlen:
+        raise ValueError(f"decode: truncated header ({len(data)} bytes, header needs {8 + hlen})")
+    header = json.loads(zlib.decompress(data[8:8 + hlen]))
+    return header, 8 + hlen
+
+
+def _mask(data: bytes, at: int, n: int) -> np.ndarray:
+    if len(data) < at + _packed_len(n):
+        raise ValueError(f"decode: truncated data ({len(data)} bytes) inside a sparsity bitmask")
+    return np.unpackbits(np.frombuffer(data, np.uint8, _packed_len(n), at), count=n).astype(bool)
+
+
+def _layout(header: dict, start: int, data: bytes) -> tuple[list[dict], int]:
+    """Per-tensor offsets (and masks, non-zero counts) in section A, and the start of section B."""
+    pos = start
+    items = []
+    for name, shape, kind in header["tensors"]:
+        n = int(np.prod(shape)) if shape else 1
+        item = {"name": name, "shape": shape, "kind": kind, "n": n, "a": pos, "count": n}
+        if kind == "f32":
+            pos += 4 * n
+        elif kind == "i64":
+            pos += 8 * n
+        elif kind == "q":
+            pos += 4 * shape[0]
+        elif kind == "qs":
+            pos += 4 * shape[0]
+            item["mask"] = _mask(data, pos, n)
+            item["count"] = int(item["mask"].sum())
+            pos += _packed_len(n)
+        elif kind == "fs":
+            item["mask"] = _mask(data, pos, n)
+            item["count"] = int(item["mask"].sum())
+            pos += _packed_len(n)
+            item["vals_at"] = pos
+            pos += 4 * item["count"]
+        else:
+            raise ValueError(f"decode: unknown tensor kind {kind!r} for {name!r}")
+        items.append(item)
+    if len(data) < pos:
+        raise ValueError(f"decode: truncated data ({len(data)} bytes, section A ends at {pos})")
+    return items, pos
+
+
+def decode(data: bytes, planes: int | None = None) -> dict[str, torch.Tensor]:
+    """Decode bytes from :func:`encode` into a state dict of float32 (and int64) tensors.
+
+    Args:
+        data: the encoding, or a prefix of it holding at least ``planes`` bit-planes
+            (see :func:`progressive_sizes`).
+        planes: number of most significant bit-planes to use (1..bits); None = all. With fewer
+            than all planes, missing low bits are filled with the middle of their bucket.
+
+    Returns:
+        name -> tensor; with all planes the weights equal the quantized weights bit-exactly.
+
+    Raises:
+        ValueError: for a malformed or too short encoding, or planes out of range.
+    """
+    header, start = _parse_header(data)
+    bits = int(header["bits"])
+    if planes is None:
+        planes = bits if bits != 32 else 0
+    elif bits == 32 or not 1 <= planes <= bits:
+        raise ValueError(f"decode: planes must be in 1..{bits} for a {bits}-bit encoding, got {planes!r}")
+    items, pos_b = _layout(header, start, data)
+    need = pos_b + sum(
+        planes * _packed_len(it["count"]) for it in items if it["kind"] in ("q", "qs")
+    )
+    if len(data) < need:
+        raise ValueError(f"decode: need {need} bytes for {planes} plane(s), got {len(data)}")
+    qitems = [it for it in items if it["kind"] in ("q", "qs")]
+    for it in qitems:
+        it["u"] = np.zeros(it["count"], dtype=np.int64)
+    pos = pos_b
+    for j in range(1, planes + 1):
+        for it in qitems:
+            nb = _packed_len(it["count"])
+            bitv = np.unpackbits(np.frombuffer(data, np.uint8, nb, pos), count=it["count"])
+            it["u"] |= bitv.astype(np.int64) << (bits - j)
+            pos += nb
+    missing = bits - planes if bits != 32 else 0
+    fill = (2.0**missing - 1.0) / 2.0  # middle of the bucket of the missing low bits
+    out: dict[str, torch.Tensor] = {}
+    for it in items:
+        kind, n, shape = it["kind"], it["n"], it["shape"]
+        if kind == "f32":
+            arr = np.frombuffer(data, "<f4", n, it["a"]).astype(np.float32)
+            out[it["name"]] = torch.from_numpy(arr.copy()).reshape(shape)
+        elif kind == "i64":
+            arr = np.frombuffer(data, "<i8", n, it["a"]).astype(np.int64)
+            out[it["name"]] = torch.from_numpy(arr.copy()).reshape(shape)
+        elif kind == "fs":
+            flat = np.zeros(n, np.float32)
+            flat[it["mask"]] = np.frombuffer(data, "<f4", it["count"], it["vals_at"])
+            out[it["name"]] = torch.from_numpy(flat).reshape(shape)
+        else:
+            scale = torch.from_numpy(np.frombuffer(data, "<f4", shape[0], it["a"]).copy())
+            if missing:
+                qv = torch.from_numpy(it["u"].astype(np.float64) + fill - 2 ** (bits - 1))
+                qv = qv.to(torch.float32)
+            else:
+                qv = torch.from_numpy(it["u"] - 2 ** (bits - 1))
+            if kind == "q":
+                q = qv.reshape(shape)
+            else:
+                q = torch.zeros(n, dtype=qv.dtype)
+                q[torch.from_numpy(it["mask"])] = qv
+                q = q.reshape(shape)
+            out[it["name"]] = dequantize(q, scale)
+    return out
+
+
+def progressive_sizes(data: bytes) -> list[int]:
+    """Bytes a receiver needs to rebuild the model from the first p planes, for p = 1..bits.
+
+    The last entry equals ``len(data)``. Empty for a 32-bit (float) encoding.
+    """
+    header, start = _parse_header(data)
+    bits = int(header["bits"])
+    if bits == 32:
+        return []
+    items, pos_b = _layout(header, start, data)
+    plane = sum(_packed_len(it["count"]) for it in items if it["kind"] in ("q", "qs"))
+    return [pos_b + p * plane for p in range(1, bits + 1)]
+
+
+def load_decoded(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a decoded state into ``model`` (strict: every key must match), returning ``model``."""
+    model.load_state_dict(dict(state), strict=True)
+    return model
