@@ -70,6 +70,14 @@ def _scenario(text: str) -> str:
     return text
 
 
+def _scenario_or_exit(name: str) -> str:
+    """Validate a scenario chosen by default (argparse validates only what the user typed)."""
+    try:
+        return _scenario(name)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: scenario {exc}") from None
+
+
 def _policy(text: str) -> str:
     if text in BASELINE_NAMES or Path(text).exists():
         return text
@@ -97,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one agent", description="Train PPO, DQN or MaskablePPO "
                        "on a scenario into a new run folder {logdir}/{scenario}__{algo}__{seed}__{time}.")
     p.add_argument("--algo", choices=ALGOS, default="ppo", help="algorithm (default: ppo)")
-    p.add_argument("--scenario", type=_scenario, default=DEFAULT_SCENARIO,
-                   help=f"scenario name, path to a scenario .yaml, or env id (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--scenario", type=_scenario, default=None,
+                   help=f"scenario name, path to a scenario .yaml, or env id (default: {DEFAULT_SCENARIO}; "
+                   "with --resume: the run's scenario)")
     p.add_argument("--timesteps", type=_positive_int("--timesteps"), default=None,
                    help="total env steps (default: n_timesteps of the hyperparameter file; with "
                    "--resume: the total including the steps already done)")
@@ -127,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare policies", description="Evaluate baselines, the oracle "
                        "and trained models on the same episodes; write results.md/.csv and plots to --out.")
-    p.add_argument("--scenario", type=_scenario, default=DEFAULT_SCENARIO, help=f"scenario (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--scenario", type=_scenario, default=None, help=f"scenario (default: {DEFAULT_SCENARIO})")
     p.add_argument("--policies", type=_policy, nargs="+", default=list(BASELINE_NAMES),
                    help=f"baseline names ({', '.join(BASELINE_NAMES)}) and/or model paths (default: all baselines)")
     p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="evaluation seeds (default: 0 1 2)")
@@ -147,9 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``train`` subcommand."""
+    from agents.common import DEFAULT_SCENARIO
     from agents.sb3 import read_meta, train
 
-    if args.resume:
+    if not args.resume:
+        args.scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
+    else:
         meta = read_meta(args.resume)
         if meta["algo"] != args.algo:
             print(f"error: --resume {args.resume!r} is a {meta['algo']} run; pass --algo {meta['algo']}",
@@ -188,9 +200,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``compare`` subcommand."""
+    from agents.common import DEFAULT_SCENARIO
     from agents.evaluate import compare, print_table
     from agents.policies import make_policy
 
+    args.scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
     out = args.out or f"runs/compare__{Path(args.scenario).stem}__{time.strftime('%Y%m%d-%H%M%S')}"
     if Path(out, "results.md").exists():
         print(f"error: --out {out!r} already holds a report (results.md); choose a new folder", file=sys.stderr)

@@ -80,7 +80,8 @@ def best_accuracy_within(rows: list[dict], rate_bps: float, budget_s: float) -> 
 
 
 def _mbps(rate: float) -> str:
-    return f"{rate / 1e6:,.3g}"
+    mbps = rate / 1e6
+    return f"{mbps:,.0f}" if mbps >= 100 else f"{mbps:.3g}"
 
 
 def summary_markdown(by_profile: dict[str, list[dict]]) -> str:

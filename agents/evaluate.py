@@ -302,4 +302,6 @@ def print_table(rows: list[dict[str, Any]], scenario: str) -> None:
         table.add_column(title, justify="right")
     for row in rows:
         table.add_row(row["policy"], str(row["n"]), *[_fmt(row, k, s, f) for k, _, s, f in TABLE_METRICS])
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, 150)  # keep the table readable in logs and pipes
+    console.print(table)

@@ -200,8 +200,9 @@ class RichProgressCallback(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=self.num_timesteps)
+        if self.progress is not None:  # PPO rounds up to whole rollouts: let the bar end at 100 %
+            self.progress.update(self.task, total=max(self.total, self.num_timesteps),
+                                 completed=self.num_timesteps)
             self.progress.stop()
 
 

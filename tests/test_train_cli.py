@@ -1,0 +1,113 @@
+"""train.py command line: help, argument errors, and subprocess smoke runs of every subcommand."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import train as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "tiny_env:test/TinyDownload-v0"  # the agents tests' env double (tests/agents/tiny_env.py)
+
+
+def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests" / "agents")}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@pytest.mark.parametrize("sub", [[], ["train"], ["eval"], ["compare"], ["experiment"]])
+def test_help_of_every_subcommand(sub, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args([*sub, "--help"])
+    assert exc.value.code == 0
+    assert "usage: train.py" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--algo", "a2c"], "argument --algo: invalid choice: 'a2c' (choose from 'ppo', 'dqn', 'maskable_ppo')"),
+    (["train", "--scenario", "nowhere"], "argument --scenario: 'nowhere' is not a known scenario; available:"),
+    (["train", "--timesteps", "-5"], "argument --timesteps: --timesteps must be >= 1, got -5"),
+    (["train", "--timesteps", "lots"], "argument --timesteps: --timesteps must be an integer, got 'lots'"),
+    (["train", "--seed", "-1"], "argument --seed: seed must be a non-negative integer, got -1"),
+    (["train", "--resume", "/no/such/run"], "argument --resume: --resume '/no/such/run' is not a run folder"),
+    (["compare", "--policies", "greedy", "bogus"], "argument --policies: 'bogus' is neither a baseline (random,"),
+    (["experiment", "wifi"], "argument name: invalid choice: 'wifi' (choose from 'connectivity')"),
+    (["eval", "bogus"], "argument MODEL: 'bogus' is neither a baseline"),
+])
+def test_bad_arguments_name_argument_value_and_allowed(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "maskable_ppo"])
+def test_train_smoke_subprocess(algo, tmp_path):
+    res = run_cli("train", "--algo", algo, "--scenario", TINY, "--timesteps", "300", "--seed", "2",
+                  "--n-envs", "2", "--logdir", str(tmp_path), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    (run,) = tmp_path.iterdir()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["algo"] == algo and meta["status"] == "finished" and meta["num_timesteps"] >= 300
+    assert f"tensorboard --logdir {tmp_path}" in res.stdout
+    res = run_cli("eval", str(run), "--episodes", "2")
+    assert res.returncode == 0, res.stderr
+    assert algo in res.stdout and "mean [95 % CI]" in res.stdout
+
+
+def test_compare_every_baseline_subprocess(tmp_path):
+    out = tmp_path / "report"
+    res = run_cli("compare", "--scenario", TINY, "--seeds", "0", "1", "--episodes", "2", "--out", str(out),
+                  "--logdir", str(tmp_path / "tb"), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    md = (out / "results.md").read_text()
+    for name in cli.BASELINE_NAMES:
+        assert f"| {name} | 4 |" in md
+    res = run_cli("compare", "--scenario", TINY, "--seeds", "0", "--episodes", "1", "--out", str(out))
+    assert res.returncode == 2 and "already holds a report" in res.stderr
+
+
+def test_sigint_saves_and_resume_continues_the_step_count(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests" / "agents")}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "train", "--algo", "ppo", "--scenario", TINY,
+         "--timesteps", "1000000", "--n-envs", "1", "--checkpoint-freq", "256", "--logdir", str(tmp_path),
+         "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob("*/checkpoints/*.zip")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (run,) = tmp_path.iterdir()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["num_timesteps"] >= 256
+    assert "--resume" in out
+    target = meta["num_timesteps"] + 512
+    res = run_cli("train", "--algo", "ppo", "--resume", str(run), "--timesteps", str(target),
+                  "--logdir", str(tmp_path), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    (new,) = [p for p in tmp_path.iterdir() if p != run]
+    meta2 = json.loads((new / "meta.json").read_text())
+    assert meta2["start_timesteps"] == meta["num_timesteps"]
+    assert meta2["num_timesteps"] >= target and meta2["status"] == "finished"
+
+
+def test_experiment_connectivity_subprocess(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "agents"))
+    from test_connectivity import make_profile_file
+
+    prof = make_profile_file(tmp_path / "toy.json")
+    res = run_cli("experiment", "connectivity", "--profiles", str(prof), "--out", str(tmp_path / "c"))
+    assert res.returncode == 0, res.stderr
+    assert "Required downlink rate" in res.stdout
+    assert (tmp_path / "c" / "connectivity.png").is_file()
