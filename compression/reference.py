@@ -899,8 +899,8 @@ def reference_profile(
                     "size_bytes": encoded_size_bytes(st.tensors, bits, sparsity),
                     "macs": st.macs,
                     "macs_nonzero": macs_nz,
-                    "params": st.params,
-                    "params_nonzero": params_nz,
+                    "params": params_nz,  # non-zero parameters, as in the measured profiles
+                    "params_dense": st.params,
                     "peak_memory_bytes": 4 * st.peak_activation_values,
                     "accuracy": round(acc, 6),
                     "accuracy_source": source,
@@ -922,16 +922,27 @@ def reference_profile(
         "retention_from": retention.names,
         "latency_source": "derived",
         "cpu_macs_per_s": cpu_macs_per_s,
-        "notes": (
-            "Architecture defined in compression/reference.py (no weights); params/macs exact from "
-            "layer shapes at 224x224. accuracy: 'published' = torchvision model card (full model, "
-            "fp32 and int8 where published); 'derived' = top1_fp32 x retention measured on our "
-            "models at the same relative level (mean over retention_from). latency_s derived = "
-            "macs / cpu_macs_per_s (single-thread throughput of the full random-init model on the "
-            "machine that built this file, median of 3 runs, shared CPU, noisy). size_bytes: our "
-            "encoding (per-channel scales, dense or bitmask-sparse codes, BatchNorm folded). "
-            "peak_memory_bytes: largest input+output activations of one layer, float32. Unstructured sparsity spread uniformly over the Conv/Linear weights (no trained weights to rank globally)."
-        ),
+        "notes": [
+            "Architecture defined in compression/reference.py in plain torch.nn (no weights); params "
+            "and macs exact from the layer shapes at 224x224 (params count BatchNorm as the model "
+            "cards do; for unstructured variants params = non-zero parameters, params_dense the "
+            "dense count).",
+            "accuracy: 'published' = torchvision model card (full model, fp32 and int8 where "
+            "published; int8 there quantizes activations too); 'derived' = top1_fp32 x retention, "
+            "the accuracy ratio measured on our own models at the same relative level, averaged over "
+            "the measured profiles in retention_from (relative depth k/K -> nearest measured depth).",
+            "latency_s derived = macs / cpu_macs_per_s: single-thread throughput of the full "
+            "random-init model on the machine that built this file (median of 3 batch-1 runs, "
+            "shared CPU, noisy); the same for every bit width and for unstructured sparsity (dense "
+            "float kernels).",
+            "size_bytes = the byte length compression.quantize.encode would produce for the "
+            "BatchNorm-folded variant (computed from names and shapes; per-channel float32 scales, "
+            "dense or bitmask-sparse bit-planes); unstructured sparsity spread uniformly over the "
+            "Conv/Linear weights (no trained weights to rank globally).",
+            "peak_memory_bytes: largest input + output float32 activations of one layer (a lower "
+            "bound; residual inputs held across a block are not added, unlike the measured "
+            "profiles' liveness peak).",
+        ],
         "variants": variants,
     }
 

@@ -199,9 +199,9 @@ def test_reference_profile_values(measured) -> None:
     # unstructured: dense MACs unchanged, size and non-zero params fall
     u = by_key[(4, "unstructured", 0.9, 8)]
     assert u["macs"] == full["macs"] and u["macs_nonzero"] < 0.2 * full["macs"]
-    assert u["params_nonzero"] < 0.2 * full["params"]
+    assert u["params"] < 0.2 * full["params"] and u["params_dense"] == full["params"]
     assert u["size_bytes"] < by_key[(4, "none", 0.0, 8)]["size_bytes"]
-    assert u["proxies"] == {"params": float(u["params_nonzero"]), "flops": float(u["macs"])}
+    assert u["proxies"] == {"params": float(u["params"]), "flops": float(u["macs"])}
     # bits: size strictly falls 32 -> 2 for the dense model
     sizes = [by_key[(4, "none", 0.0, b)]["size_bytes"] for b in ref.BIT_LEVELS]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
