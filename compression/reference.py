@@ -996,9 +996,27 @@ def build_reference_profiles(
     return written
 
 
+def counts_markdown() -> str:
+    """Markdown table: our exact counts of every full model next to the model cards, and the
+    range over the depth x width variants."""
+    rows = ["| model | params (ours) | params (card) | GMACs (ours) | GMACs (card) | depth levels "
+            "| MACs of the depth x width variants | fp32 / int8 / 2-bit size (MB) |",
+            "|" + "|".join(" --- " for _ in range(8)) + "|"]
+    for name, spec in ARCHS.items():
+        full = count(build(name))
+        var = [count(build(name, d, k)).macs for d in spec.depths for k in (1.0, 0.75, 0.5, 0.25)]
+        sizes = " / ".join(f"{encoded_size_bytes(full.tensors, b) / 1e6:.2f}" for b in (32, 8, 2))
+        rows.append(
+            f"| {spec.title} | {full.params:,} | {spec.params:,} | {full.macs / 1e9:.3f} | "
+            f"{spec.gmacs:.3f} | {list(spec.depths)} | {min(var) / 1e6:.1f} M - "
+            f"{max(var) / 1e9:.3f} G | {sizes} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compression.reference [--out DIR] [--measured FILE ...] [--arch A ...]
-    [--overwrite]``: build the reference-scale profiles."""
+    [--overwrite] [--counts]``: build the reference-scale profiles (or print the counts table)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m compression.reference", description=main.__doc__)
@@ -1007,7 +1025,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="measured profile files for retention (default the shipped measured_*)")
     ap.add_argument("--arch", nargs="+", default=None, choices=list(ARCHS))
     ap.add_argument("--overwrite", action="store_true", help="replace existing profiles")
+    ap.add_argument("--counts", action="store_true",
+                    help="only print the Markdown table of counts vs the model cards")
     args = ap.parse_args(argv)
+    if args.counts:
+        print(counts_markdown())
+        return 0
     try:
         build_reference_profiles(args.out, args.measured, args.arch, args.overwrite)
     except (ValueError, KeyError, FileNotFoundError) as exc:
