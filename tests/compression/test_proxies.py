@@ -188,3 +188,21 @@ def test_correlations_by_axis() -> None:
     # params is constant across bit widths: it cannot rank them, correlation undefined
     assert by_arch["mean"]["params"] == {"kendall_tau": None, "spearman_rho": None, "n_groups": 0}
     assert proxy_correlations(vs)["params"]["kendall_tau"] < 1.0
+
+
+def test_on_a_multi_exit_network_exit() -> None:
+    # the interface the measured build uses: one exit of a multi-exit net, BatchNorm folded
+    from compression.measure import count_macs as measure_macs
+    from compression.models import MultiExitNet, NetConfig, exit_model, fold_batchnorm
+
+    torch.manual_seed(0)
+    net = MultiExitNet(NetConfig(1, 4, (4, 6), (1, 2), 4, 1, 2, 3))
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 4, (8,))
+    scores = []
+    for depth in (1, 2):
+        em = fold_batchnorm(exit_model(net, depth))
+        out = compute_proxies(em, x, y)
+        assert all(math.isfinite(v) for v in out.values())
+        assert out["flops"] == measure_macs(em, (1, 8, 8))[0]
+        scores.append(out)
+    assert scores[1]["params"] > scores[0]["params"] and scores[1]["flops"] > scores[0]["flops"]
