@@ -66,9 +66,9 @@ LEVELS: dict[str, list] = {
 COMMON: dict[str, Any] = {
     "seed": 0,  # data split, weight init, batch order, proxy minibatch
     "train": TrainConfig(epochs=15, batch_size=128, lr=3e-3, weight_decay=1e-4, seed=0),
-    # fine-tuning after pruning: 2 epochs at a lower peak learning rate
-    "finetune": TrainConfig(epochs=2, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=1),
-    "progressive_bits": [8, 4],  # bit widths whose per-plane accuracy is measured
+    # fine-tuning after pruning: 3 epochs at a lower peak learning rate
+    "finetune": TrainConfig(epochs=3, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=1),
+    "progressive_bits": [8, 6, 4, 2],  # bit widths whose per-plane accuracy is measured
     "proxy_batch": 64,  # training samples in the proxies' minibatch
     "latency_rounds": 15,  # interleaved rounds; the median over rounds is stored
     "latency_reps": 10,  # forward passes per model per round
