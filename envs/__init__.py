@@ -1,1 +1,61 @@
-"""Gymnasium environments for in-situ model downloading."""
+"""Gymnasium environments for in-situ model downloading; importing this package registers the ids.
+
+Ids (namespace ``insitu/``): one per shipped scenario (:data:`SCENARIO_IDS`) plus
+``insitu/Custom-v0``, which loads a user's scenario file: ``gymnasium.make("insitu/Custom-v0",
+scenario="my.yaml")``. ``gymnasium.make("envs:insitu/UrbanSmartphone-v0")`` imports this package
+and works without a prior ``import envs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from envs.model_download import ModelDownloadEnv
+from scenarios.loader import load_scenario
+
+#: Scenario name (YAML stem) -> registered env id.
+SCENARIO_IDS: dict[str, str] = {
+    "urban_smartphone": "insitu/UrbanSmartphone-v0",
+    "tactile_xr": "insitu/TactileXR-v0",
+    "iot_sensor": "insitu/IoTSensor-v0",
+    "highway_vehicle": "insitu/HighwayVehicle-v0",
+    "rural_macro": "insitu/RuralMacro-v0",
+}
+#: Id of the environment for a user's own scenario file.
+CUSTOM_ID = "insitu/Custom-v0"
+ENTRY_POINT = "envs.model_download:ModelDownloadEnv"
+
+
+def make_custom(scenario: str | None = None, **kwargs: Any) -> ModelDownloadEnv:
+    """Entry point of ``insitu/Custom-v0``: ``scenario`` (a YAML path or a shipped name) is required."""
+    if scenario is None:
+        raise TypeError('insitu/Custom-v0 needs the argument scenario="path/to/scenario.yaml"')
+    return ModelDownloadEnv(scenario=scenario, **kwargs)
+
+
+def make_env(scenario_name: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` of a shipped scenario by name (or of a YAML path via Custom-v0)."""
+    if scenario_name in SCENARIO_IDS:
+        return gym.make(SCENARIO_IDS[scenario_name], **kwargs)
+    return gym.make(CUSTOM_ID, scenario=scenario_name, **kwargs)
+
+
+def _register() -> None:
+    for name, env_id in SCENARIO_IDS.items():
+        if env_id in gym.registry:
+            continue
+        try:
+            horizon = load_scenario(name).max_episode_steps
+        except FileNotFoundError:
+            continue  # scenario file not shipped (yet)
+        gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": name},
+                     max_episode_steps=horizon)
+    if CUSTOM_ID not in gym.registry:
+        gym.register(id=CUSTOM_ID, entry_point="envs:make_custom")
+
+
+_register()
+
+__all__ = ["CUSTOM_ID", "SCENARIO_IDS", "ModelDownloadEnv", "make_custom", "make_env"]

@@ -1,0 +1,357 @@
+"""Exogenous processes, pre-generated in chunks: time, mobility, channel, load, tasks, requests.
+
+In the single-device model nothing in this module depends on the agent's actions, so every
+process is generated ``chunk_steps`` steps at a time, vectorised over time (cumulative sums,
+``scipy.signal.lfilter`` for the AR(1) processes, table look-ups for the Markov chains), and a
+step only reads one slice. Each batch row draws all its random numbers from its *own*
+``numpy.random.Generator``, in a fixed order, so row i of a batch reproduces a single
+environment seeded like row i exactly.
+
+Processes (each documented where it is generated):
+* time of day: advances by dt; "day" hours select the day task matrix and cell load;
+* mobility: movement along a straight route at ``speed_mps`` with sites every
+  ``inter_site_distance_m``; the serving site is the nearest one (handover when it changes);
+  zone = cell index mod ``n_zones``; turning around with ``direction_change_prob`` per step;
+* LoS state: a uniform u held for ``los_corr_distance_m`` of movement (and redrawn at
+  handover), LoS iff u < Pr_LoS(d) (38.901 Table 7.4.2-1; spatially consistent in the spirit of
+  38.901 section 7.6.3);
+* shadowing: unit Gaussian AR(1) with Gudmundson correlation, times the LOS/NLOS std;
+* fading: complex Gaussian AR(1) with Jakes correlation J0(2 pi f_D dt); Rician (K-factor) in
+  LoS, Rayleigh in NLoS;
+* blockage: two-state Markov chain (clear/blocked);
+* cell load: Poisson number of other users, redrawn with ``change_prob`` per step; equal share;
+* task: Markov chain with a day and a night matrix;
+* requests: Poisson(rate of the active task x dt);
+* rate estimate in the observation: the rate measured ``delay_steps`` ago with log-normal error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.sim import channel as ch
+from envs.sim.params import N_RATE_HISTORY, SimParams
+
+# Columns of the float exogenous table.
+(E_TASK, E_NREQ, E_RATE, E_INVRATE, E_ZT, E_ABASE, E_INV_EXPREQ, E_DEADLINE, E_SNR_DB, E_BLOCKED,
+ E_HOUR, E_ZONE, E_LOCAL_HAS, E_RATE_EST, E_LOS, E_DIST, E_SHARE, E_HANDOVER) = range(18)
+N_E_FIELDS = 18
+
+# Uniform and normal draw columns per step.
+_U_DIR, _U_LOSR, _U_LOSV, _U_BLOCK, _U_TASK, _U_LOAD = range(6)
+_Z_FRE, _Z_FIM, _Z_SF, _Z_EST = range(4)
+
+#: Names of the exogenous observation features (in order); see envs.model_download docstring.
+DEVICE_CLASS_FEATURES = 5
+
+
+def exo_feature_names(params: SimParams) -> list[tuple[str, str]]:
+    """(group, name) of each exogenous observation feature, in order."""
+    names = [("device", f"class_{c}") for c in
+             ("smartphone", "xr_glasses", "iot_sensor", "vehicle", "drone")]
+    names += [("device", "compute"), ("device", "storage"), ("device", "rx_power")]
+    names += [("context", f"task_{t.name}") for t in params.scenario.tasks]
+    names += [("context", n) for n in ("zone", "handover", "hour_sin", "hour_cos", "day",
+                                        "request_rate", "latency_budget", "download_deadline")]
+    names += [("channel", n) for n in ("snr_est", "rate_est", "rate_est_prev1", "rate_est_prev2",
+                                        "blocked", "bandwidth_share", "distance")]
+    names += [("library", n) for n in ("local_has_task", "rtt_edge", "rtt_local", "rtt_central",
+                                        "backhaul_edge", "backhaul_local", "backhaul_central")]
+    return names
+
+
+def _lognorm(x: np.ndarray, lo_exp: float, span: float) -> np.ndarray:
+    """(log10(x) - lo_exp) / span, clipped to [0, 1]."""
+    return np.clip((np.log10(np.maximum(x, 1e-30)) - lo_exp) / span, 0.0, 1.0)
+
+
+def _ffill(values: np.ndarray, redraw: np.ndarray, carry: np.ndarray) -> np.ndarray:
+    """Hold the last redrawn value along axis 1 (``carry`` before the first redraw)."""
+    b, n = values.shape
+    full = np.concatenate([carry[:, None], values], axis=1)
+    flags = np.concatenate([np.ones((b, 1), bool), redraw], axis=1)
+    idx = np.where(flags, np.arange(n + 1)[None, :], 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    return np.take_along_axis(full, idx, axis=1)[:, 1:]
+
+
+class ExoBuffer:
+    """Pre-generated exogenous trajectories of B rows, ``chunk_steps`` steps at a time.
+
+    Attributes:
+        f: float64 [B, T, N_E_FIELDS], the ``E_*`` columns per step.
+        ci: int64 [B, T, 3]: task, zone*K + task, action-table base index ((task*8 + local_has) * A).
+        obs: float32 [B, T, D_exo], exogenous observation features per step.
+    """
+
+    def __init__(self, params: SimParams, batch_size: int, chunk_steps: int = 256):
+        self.p = params
+        self.B = batch_size
+        self.T = chunk_steps
+        sc = params.scenario
+        self.delay = sc.channel.estimate.delay_steps
+        self.W = self.delay + N_RATE_HISTORY - 1
+        self.names = exo_feature_names(params)
+        self.D = len(self.names)
+        b, t = batch_size, chunk_steps
+        self.f = np.zeros((b, t, N_E_FIELDS))
+        self.ci = np.zeros((b, t, 3), dtype=np.int64)
+        self.obs = np.zeros((b, t, self.D), dtype=np.float32)
+        # carried state of every process
+        self.x = np.zeros(b)
+        self.dir = np.ones(b)
+        self.cell = np.zeros(b, dtype=np.int64)
+        self.hour0 = np.zeros(b)
+        self.t_next = np.zeros(b, dtype=np.int64)
+        self.task = np.zeros(b, dtype=np.int64)
+        self.blocked = np.zeros(b, dtype=np.int64)
+        self.h = np.zeros(b, dtype=complex)
+        self.zsf = np.zeros(b)
+        self.losu = np.zeros(b)
+        self.load = np.zeros(b)
+        w = max(self.W, 1)
+        self.hist = {k: np.zeros((b, w)) for k in ("rate", "snr", "noise", "blocked", "share")}
+        self._static_obs = self._static_features()
+        self._prepare_constants()
+
+    # ------------------------------------------------------------------ constants
+    def _prepare_constants(self) -> None:
+        p, sc = self.p, self.p.scenario
+        c, m = sc.channel, sc.mobility
+        self.k = p.n_tasks
+        cum_day = np.cumsum(np.asarray(sc.context.transition_day, dtype=float), axis=1)
+        night = sc.context.transition_night or sc.context.transition_day
+        cum_night = np.cumsum(np.asarray(night, dtype=float), axis=1)
+        cum_day[:, -1] = cum_night[:, -1] = 1.0 + 1e-12
+        self.cum = np.stack([cum_night, cum_day])  # [2, K, K], index by day flag
+        self.p_on, self.p_off = ch.blockage_transition_probs(
+            c.blockage.rate_per_s, c.blockage.mean_duration_s, sc.dt_s)
+        if not c.blockage.enabled:
+            self.p_on, self.p_off = 0.0, 1.0
+        self.p_los_redraw = min(1.0, m.speed_mps * sc.dt_s / c.los_corr_distance_m)
+        self.rho_f = p.constants["fading_rho"]
+        self.rho_sf = p.constants["shadow_rho"]
+        self.k_lin = 10.0 ** (c.rician_k_db / 10.0)
+        std = ch.SHADOWING_STD_DB[c.pathloss_model]
+        self.sf_std = (std["nlos"], std["los"])
+        self.lam_load = (c.load.mean_other_users_night, c.load.mean_other_users_day)
+        self.req_mean = p.request_rate_hz * sc.dt_s
+        self.inv_exp = np.where(self.req_mean > 0, 1.0 / np.maximum(self.req_mean, 1e-300), 0.0)
+
+    def _static_features(self) -> np.ndarray:
+        p, sc = self.p, self.p.scenario
+        d = sc.device
+        onehot = np.zeros(DEVICE_CLASS_FEATURES)
+        onehot[int(p.constants["device_class_index"])] = 1.0
+        dev = [
+            np.clip((np.log10(d.compute_macs_per_s) - 9.0) / 6.0, -1.0, 1.0),
+            np.clip((np.log10(d.storage_bytes) - 3.0) / 10.0, 0.0, 1.0),
+            np.clip(np.log10(1.0 + d.rx_power_w) / 3.0, 0.0, 1.0),
+        ]
+        lib = [_lognorm(p.tier_rtt_s[i] + 1e-4, -4.0, 4.0) for i in (1, 2, 3)]
+        lib += [_lognorm(p.tier_backhaul_bps[i], 0.0, 11.0) for i in (1, 2, 3)]
+        return np.concatenate([onehot, dev]), np.asarray(lib)
+
+    def _is_day(self, hours: np.ndarray) -> np.ndarray:
+        m = self.p.scenario.mobility
+        if m.day_start_hour <= m.day_end_hour:
+            return (hours >= m.day_start_hour) & (hours < m.day_end_hour)
+        return (hours >= m.day_start_hour) | (hours < m.day_end_hour)
+
+    # ------------------------------------------------------------------ reset / generate
+    def init_rows(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        """Draw the initial state of ``rows`` (each from its own generator) and a fresh chunk."""
+        sc = self.p.scenario
+        m, c = sc.mobility, sc.channel
+        for r, g in zip(rows, rngs):
+            u = g.random(6)
+            z = g.standard_normal(3)
+            self.x[r] = u[0] * c.inter_site_distance_m * m.n_zones
+            self.dir[r] = 1.0 if u[1] < 0.5 else -1.0
+            self.hour0[r] = m.start_hour_min + u[2] * (m.start_hour_max - m.start_hour_min)
+            self.task[r] = min(int(u[3] * self.k), self.k - 1)
+            stat_blocked = self.p_on / max(self.p_on + self.p_off, 1e-12)
+            self.blocked[r] = int(u[4] < stat_blocked)
+            self.losu[r] = u[5]
+            self.h[r] = (z[0] + 1j * z[1]) / np.sqrt(2.0)
+            self.zsf[r] = z[2]
+            day = bool(self._is_day(np.asarray(self.hour0[r])))
+            self.load[r] = float(g.poisson(self.lam_load[int(day)]))
+            self.cell[r] = int(np.floor(self.x[r] / c.inter_site_distance_m + 0.5))
+            self.t_next[r] = -self.W
+        self.generate(np.asarray(rows), rngs, fresh=True)
+
+    def generate(self, rows: np.ndarray, rngs: list[np.random.Generator], fresh: bool) -> None:
+        """Generate the next chunk of ``rows`` (``fresh``: after init, with W warm-up steps)."""
+        p, sc = self.p, self.p.scenario
+        m, c = sc.mobility, sc.channel
+        dt, K, T, W = sc.dt_s, self.k, self.T, self.W
+        n = T + W if fresh else T
+        nb = len(rows)
+        t0 = self.t_next[rows]
+        steps = t0[:, None] + np.arange(n)[None, :]
+        hours = np.mod(self.hour0[rows][:, None] + steps * dt / 3600.0, 24.0)
+        day = self._is_day(hours)
+        lam = np.where(day, self.lam_load[1], self.lam_load[0])
+        U = np.empty((nb, n, 6))
+        Z = np.empty((nb, n, 4))
+        NL = np.empty((nb, n))
+        R = np.empty((nb, n, K))
+        for i, g in enumerate(rngs):
+            U[i] = g.random((n, 6))
+            Z[i] = g.standard_normal((n, 4))
+            NL[i] = g.poisson(lam[i])
+            R[i] = g.poisson(self.req_mean, size=(n, K))
+
+        # mobility along the route; serving site = nearest site
+        flips = np.cumsum(U[:, :, _U_DIR] < m.direction_change_prob, axis=1)
+        direction = self.dir[rows][:, None] * np.where(flips % 2 == 1, -1.0, 1.0)
+        x = self.x[rows][:, None] + np.cumsum(direction * m.speed_mps * dt, axis=1)
+        isd = c.inter_site_distance_m
+        cell = np.floor(x / isd + 0.5).astype(np.int64)
+        prev_cell = np.concatenate([self.cell[rows][:, None], cell[:, :-1]], axis=1)
+        handover = cell != prev_cell
+        along = x - cell * isd
+        d2d = np.sqrt(along * along + c.route_offset_m ** 2)
+        zone = np.mod(cell, m.n_zones)
+
+        # LoS state (uniform held over the LoS correlation distance, redrawn at handover)
+        redraw = (U[:, :, _U_LOSR] < self.p_los_redraw) | handover
+        losu = _ffill(U[:, :, _U_LOSV], redraw, self.losu[rows])
+        los = losu < ch.los_probability(c.pathloss_model, d2d, c.ue_height_m)
+
+        # shadowing and fading
+        zsf = ch.ar1_real(self.rho_sf, self.zsf[rows], Z[:, :, _Z_SF])
+        sf_db = np.where(los, self.sf_std[1], self.sf_std[0]) * zsf
+        w = (Z[:, :, _Z_FRE] + 1j * Z[:, :, _Z_FIM]) / np.sqrt(2.0)
+        h = ch.ar1_complex(self.rho_f, self.h[rows], w)
+        gain = np.where(los, ch.rician_power(h, self.k_lin), np.abs(h) ** 2)
+
+        # Markov chains: task (day/night matrix) and blockage, as one product chain
+        cumm = self.cum[day.astype(np.int64)]  # [nb, n, K, K]
+        nxt_task = np.minimum((U[:, :, _U_TASK][:, :, None, None] >= cumm).sum(-1), K - 1)
+        ub = U[:, :, _U_BLOCK]
+        nxt_blk = np.stack([(ub < self.p_on), (ub >= self.p_off)], axis=-1).astype(np.int64)
+        s_next = (nxt_task[:, :, :, None] * 2 + nxt_blk[:, :, None, :]).reshape(nb, n, 2 * K)
+        s = self.task[rows] * 2 + self.blocked[rows]
+        states = np.empty((nb, n), dtype=np.int64)
+        if nb == 1:
+            tab = s_next[0].tolist()
+            cur = int(s[0])
+            out = states[0]
+            for j in range(n):
+                cur = tab[j][cur]
+                out[j] = cur
+        else:
+            ar = np.arange(nb)
+            for j in range(n):
+                s = s_next[ar, j, s]
+                states[:, j] = s
+        task = states // 2
+        blocked = states % 2
+
+        # cell load
+        load = _ffill(NL, U[:, :, _U_LOAD] < c.load.change_prob, self.load[rows])
+        share = 1.0 / (1.0 + load)
+
+        # SNR and rate
+        pl = np.where(los, ch.pathloss_los_db(c.pathloss_model, d2d, c.carrier_hz, c.bs_height_m, c.ue_height_m),
+                      ch.pathloss_nlos_db(c.pathloss_model, d2d, c.carrier_hz, c.bs_height_m, c.ue_height_m))
+        d3d = ch.distance_3d_m(d2d, c.bs_height_m, c.ue_height_m)
+        snr_db = (c.tx_power_dbm + c.antenna_gain_db - pl - sf_db - c.blockage.attenuation_db * blocked
+                  - c.absorption_db_per_km * d3d / 1000.0 + 10.0 * np.log10(np.maximum(gain, 1e-12))
+                  - p.constants["noise_dbm"])
+        rate = np.maximum(ch.achievable_rate_bps(snr_db, c.bandwidth_hz, share, c.implementation_gap_db,
+                                                 c.max_spectral_efficiency), 1.0)
+        noise_db = c.estimate.noise_db * Z[:, :, _Z_EST]
+
+        # combine with the carried history to build delayed estimates
+        series = {"rate": rate, "snr": snr_db, "noise": noise_db, "blocked": blocked.astype(float),
+                  "share": share}
+        comb = {}
+        for key, val in series.items():
+            comb[key] = val if fresh else np.concatenate([self.hist[key][rows][:, : self.W], val], axis=1)
+        # comb has length W + T; step j of the chunk is comb index W + j
+        Wd = self.W
+        idx_now = Wd + np.arange(T)
+
+        def delayed(key, lag):
+            return comb[key][:, idx_now - self.delay - lag]
+
+        def est_rate(lag):
+            return delayed("rate", lag) * 10.0 ** (comb["noise"][:, idx_now - lag] / 10.0)
+
+        r_est = est_rate(0)
+        sl = slice(n - T, n)
+        task_c, zone_c = task[:, sl], zone[:, sl]
+        local_has = p.zone_local[zone_c, task_c]
+        nreq = np.take_along_axis(R[:, sl, :], task_c[:, :, None], axis=2)[:, :, 0]
+
+        f = self.f[rows]
+        f[:, :, E_TASK] = task_c
+        f[:, :, E_NREQ] = nreq
+        f[:, :, E_RATE] = rate[:, sl]
+        f[:, :, E_INVRATE] = 8.0 / rate[:, sl]  # seconds per byte
+        f[:, :, E_ZT] = zone_c * K + task_c
+        f[:, :, E_ABASE] = (task_c * 8 + local_has) * p.n_actions
+        f[:, :, E_INV_EXPREQ] = self.inv_exp[task_c]
+        f[:, :, E_DEADLINE] = p.deadline_s[task_c]
+        f[:, :, E_SNR_DB] = snr_db[:, sl]
+        f[:, :, E_BLOCKED] = blocked[:, sl]
+        f[:, :, E_HOUR] = hours[:, sl]
+        f[:, :, E_ZONE] = zone_c
+        f[:, :, E_LOCAL_HAS] = local_has
+        f[:, :, E_RATE_EST] = r_est
+        f[:, :, E_LOS] = los[:, sl]
+        f[:, :, E_DIST] = d2d[:, sl]
+        f[:, :, E_SHARE] = share[:, sl]
+        f[:, :, E_HANDOVER] = handover[:, sl]
+        self.f[rows] = f
+        ci = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
+        self.ci[rows] = ci
+
+        # exogenous observation features
+        dev_f, lib_f = self._static_obs
+        o = np.empty((nb, T, self.D), dtype=np.float32)
+        j = 0
+        o[:, :, j:j + len(dev_f)] = dev_f
+        j += len(dev_f)
+        o[:, :, j:j + K] = np.eye(K)[task_c]
+        j += K
+        o[:, :, j] = zone_c / max(m.n_zones - 1, 1)
+        o[:, :, j + 1] = handover[:, sl]
+        ang = 2.0 * np.pi * hours[:, sl] / 24.0
+        o[:, :, j + 2] = np.sin(ang)
+        o[:, :, j + 3] = np.cos(ang)
+        o[:, :, j + 4] = day[:, sl]
+        o[:, :, j + 5] = np.clip(np.log10(1.0 + p.request_rate_hz[task_c]) / 4.0, 0.0, 1.0)
+        o[:, :, j + 6] = _lognorm(p.latency_budget_s[task_c], -4.0, 5.0)
+        o[:, :, j + 7] = _lognorm(p.deadline_s[task_c], -4.0, 5.0)
+        j += 8
+        snr_est = delayed("snr", 0) + comb["noise"][:, idx_now]
+        o[:, :, j] = np.clip(snr_est / 50.0, -1.0, 1.0)
+        o[:, :, j + 1] = _lognorm(r_est, 0.0, 11.0)
+        o[:, :, j + 2] = _lognorm(est_rate(1), 0.0, 11.0)
+        o[:, :, j + 3] = _lognorm(est_rate(2), 0.0, 11.0)
+        o[:, :, j + 4] = delayed("blocked", 0)
+        o[:, :, j + 5] = delayed("share", 0)
+        o[:, :, j + 6] = np.clip(d2d[:, sl] / isd, 0.0, 1.0)
+        j += 7
+        o[:, :, j] = local_has
+        o[:, :, j + 1:j + 7] = lib_f
+        self.obs[rows] = o
+
+        # carry
+        self.x[rows] = x[:, -1]
+        self.dir[rows] = direction[:, -1]
+        self.cell[rows] = cell[:, -1]
+        self.task[rows] = task[:, -1]
+        self.blocked[rows] = blocked[:, -1]
+        self.h[rows] = h[:, -1]
+        self.zsf[rows] = zsf[:, -1]
+        self.losu[rows] = losu[:, -1]
+        self.load[rows] = load[:, -1]
+        self.t_next[rows] = t0 + n
+        if self.W > 0:
+            for key in series:
+                self.hist[key][rows, : self.W] = comb[key][:, -self.W:]
