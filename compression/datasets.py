@@ -63,7 +63,7 @@ TASK_SETTINGS: dict[str, dict[str, float | int]] = {
         "n_train": 6000,
         "n_test": 2400,
         "n_classes": 8,
-        "noise_std": 0.2,  # Gaussian pixel noise (assumption)
+        "noise_std": 0.25,  # Gaussian pixel noise (assumption)
         "clutter_strokes": 2,  # random line strokes per image (assumption)
     },
     "har": {
@@ -307,7 +307,8 @@ def _kws(seed: int) -> TaskData:
 # ----------------------------------------------------------------------------------------------
 # shapes
 
-_SHAPE_NAMES = ("disc", "ring", "square", "triangle", "cross", "x", "hbar_pair", "diamond")
+# shapes are drawn at a random rotation, so no class may be a rotation of another
+_SHAPE_NAMES = ("disc", "ring", "square", "triangle", "cross", "tee", "hbar_pair", "half_disc")
 
 
 def _shapes_generate(n: int, rng: np.random.Generator, s: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -315,9 +316,9 @@ def _shapes_generate(n: int, rng: np.random.Generator, s: dict) -> tuple[np.ndar
     y = rng.integers(0, int(s["n_classes"]), n)
     c = np.arange(size) + 0.5
     gy, gx = np.meshgrid(c, c, indexing="ij")
-    cx = rng.uniform(5.0, 11.0, n)[:, None, None]
-    cy = rng.uniform(5.0, 11.0, n)[:, None, None]
-    r = rng.uniform(3.0, 5.5, n)[:, None, None]
+    cx = rng.uniform(6.0, 10.0, n)[:, None, None]
+    cy = rng.uniform(6.0, 10.0, n)[:, None, None]
+    r = rng.uniform(4.0, 6.5, n)[:, None, None]
     th = rng.uniform(0, 2 * np.pi, n)[:, None, None]
     dx, dy = gx[None] - cx, gy[None] - cy
     u = (np.cos(th) * dx + np.sin(th) * dy) / r  # rotated, size-normalised coordinates
@@ -329,9 +330,9 @@ def _shapes_generate(n: int, rng: np.random.Generator, s: dict) -> tuple[np.ndar
         "square": (np.abs(u) < 0.75) & (np.abs(v) < 0.75),
         "triangle": (v > -0.5) & (v < 0.5 + 0.0 * u) & (np.abs(u) < (0.5 - v) * 0.9) & (v < 0.9),
         "cross": ((np.abs(u) < 0.25) & (np.abs(v) < 0.95)) | ((np.abs(v) < 0.25) & (np.abs(u) < 0.95)),
-        "x": ((np.abs(u - v) < 0.35) | (np.abs(u + v) < 0.35)) & (rad < 1.0),
+        "tee": ((np.abs(v + 0.7) < 0.25) & (np.abs(u) < 0.95)) | ((np.abs(u) < 0.25) & (v > -0.7) & (v < 0.95)),
         "hbar_pair": (np.abs(np.abs(v) - 0.5) < 0.2) & (np.abs(u) < 0.9),
-        "diamond": (np.abs(u) + np.abs(v)) < 0.95,
+        "half_disc": (rad < 0.95) & (v > -0.15),
     }
     img = np.zeros((n, size, size))
     for k, name in enumerate(_SHAPE_NAMES[: int(s["n_classes"])]):
