@@ -113,6 +113,7 @@ class ChannelConfig:
     shadowing_corr_distance_m: float = _f(13.0, lo=0.1, hi=1e4, doc="shadow-fading decorrelation distance")
     los_corr_distance_m: float = _f(50.0, lo=0.1, hi=1e4, doc="LoS-state decorrelation distance")
     absorption_db_per_km: float = _f(0.0, lo=0.0, hi=1e5, doc="molecular absorption (sub-THz)")
+    o2i_loss_db: float = _f(0.0, lo=0.0, hi=100.0, doc="outdoor-to-indoor penetration loss (38.901 sec. 7.4.3)")
     implementation_gap_db: float = _f(3.0, lo=0.0, hi=20.0, doc="SNR gap to Shannon capacity")
     max_spectral_efficiency: float = _f(7.4063, lo=0.01, hi=100.0, doc="rate cap in bit/s/Hz")
     blockage: BlockageConfig = field(default_factory=BlockageConfig)
@@ -415,10 +416,12 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any], file: str)
 
 def scenario_from_dict(data: dict[str, Any], file: str = "<dict>", **overrides: Any) -> Scenario:
     """Build and validate a :class:`Scenario` from a mapping (plus overrides)."""
+    label = file
     if overrides:
-        data = _apply_overrides(data, overrides, f"{file} (with overrides {sorted(overrides)})")
-    sc = _build(Scenario, data, file, "")
-    _cross_check(sc, file)
+        label = f"{file} (with overrides {sorted(overrides)})"
+        data = _apply_overrides(data, overrides, label)
+    sc = _build(Scenario, data, label, "")
+    _cross_check(sc, label)
     return dataclasses.replace(sc, source_file=file)
 
 

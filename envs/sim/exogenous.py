@@ -259,7 +259,7 @@ class ExoBuffer:
                       ch.pathloss_nlos_db(c.pathloss_model, d2d, c.carrier_hz, c.bs_height_m, c.ue_height_m))
         d3d = ch.distance_3d_m(d2d, c.bs_height_m, c.ue_height_m)
         snr_db = (c.tx_power_dbm + c.antenna_gain_db - pl - sf_db - c.blockage.attenuation_db * blocked
-                  - c.absorption_db_per_km * d3d / 1000.0 + 10.0 * np.log10(np.maximum(gain, 1e-12))
+                  - c.absorption_db_per_km * d3d / 1000.0 - c.o2i_loss_db + 10.0 * np.log10(np.maximum(gain, 1e-12))
                   - p.constants["noise_dbm"])
         rate = np.maximum(ch.achievable_rate_bps(snr_db, c.bandwidth_hz, share, c.implementation_gap_db,
                                                  c.max_spectral_efficiency), 1.0)
