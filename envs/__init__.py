@@ -26,6 +26,8 @@ SCENARIO_IDS: dict[str, str] = {
 #: Id of the environment for a user's own scenario file.
 CUSTOM_ID = "insitu/Custom-v0"
 ENTRY_POINT = "envs.model_download:ModelDownloadEnv"
+#: Native batched vector env (``gymnasium.make_vec(id, num_envs=N)``), see :mod:`envs.vector`.
+VECTOR_ENTRY_POINT = "envs.vector:InsituVectorEnv"
 
 
 def make_custom(scenario: str | None = None, **kwargs: Any) -> ModelDownloadEnv:
@@ -51,9 +53,10 @@ def _register() -> None:
         except FileNotFoundError:
             continue  # scenario file not shipped (yet)
         gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": name},
-                     max_episode_steps=horizon)
+                     max_episode_steps=horizon, vector_entry_point=VECTOR_ENTRY_POINT)
     if CUSTOM_ID not in gym.registry:
-        gym.register(id=CUSTOM_ID, entry_point="envs:make_custom")
+        gym.register(id=CUSTOM_ID, entry_point="envs:make_custom",
+                     vector_entry_point="envs.vector:make_custom_vec")
 
 
 _register()
