@@ -2,8 +2,9 @@
 
 - :func:`load_hyperparams` reads ``agents/hyperparams/{algo}.yaml`` (rl-zoo style: a ``default``
   section plus per-scenario sections that override single keys) and validates every key.
-- :func:`make_vec_env` is the ONE place that builds the training vector env (SB3 ``DummyVecEnv``
-  of ``Monitor``-wrapped envs today; the native batch env can be switched in here).
+- :func:`make_vec_env` is the ONE place that builds the training vector env: the native batched
+  env (:mod:`envs.sb3_vec`) by default, SB3 ``DummyVecEnv`` of ``Monitor``-wrapped envs with
+  ``vec="dummy"`` (or for ids without the native vector entry point).
 - :func:`train` runs one training run into its own run folder
   ``{logdir}/{scenario}__{algo}__{seed}__{time}`` with TensorBoard logging (SB3's curves plus the
   per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a final save, and a save on
@@ -28,7 +29,7 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from agents.common import ALGO_ACTION_MODE, make_env
+from agents.common import ALGO_ACTION_MODE, make_env, scenario_env_id
 from agents.evaluate import unique_run_dir
 from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
 
@@ -112,18 +113,43 @@ def _algo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
-                 env_kwargs: dict[str, Any] | None = None) -> VecEnv:
-    """The training vector env for ``algo`` on ``scenario``: ``n_envs`` copies, env ``i`` seeded
-    with ``seed + i`` at the first reset, each wrapped in ``Monitor`` (episode returns for SB3's
-    ``rollout/ep_rew_mean``). The action mode follows :data:`agents.common.ALGO_ACTION_MODE`.
+#: Training vector-env implementations (``make_vec_env(vec=...)``).
+VEC_KINDS = ("native", "dummy")
 
-    This is the single construction point for training envs (the native batch env plugs in here).
+
+def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
+                 env_kwargs: dict[str, Any] | None = None, vec: str = "native") -> VecEnv:
+    """The training vector env for ``algo`` on ``scenario``: ``n_envs`` copies, env ``i`` seeded
+    with ``seed + i`` at the first reset, with episode statistics (``info["episode"]``) for SB3's
+    ``rollout/ep_rew_mean``. The action mode follows :data:`agents.common.ALGO_ACTION_MODE`.
+
+    ``vec="native"`` (default): one batched simulation behind SB3's ``VecEnv`` API
+    (:class:`envs.sb3_vec.InsituSB3VecEnv` in ``VecMonitor``), for every id registered with the
+    native vector entry point; other ids (test doubles) fall back to ``DummyVecEnv``.
+    ``vec="dummy"``: SB3 ``DummyVecEnv`` of ``Monitor``-wrapped single envs (same trajectories).
+
+    This is the single construction point for training envs.
     """
     if n_envs < 1:
         raise ValueError(f"--n-envs must be >= 1, got {n_envs}")
+    if vec not in VEC_KINDS:
+        raise ValueError(f"vec={vec!r} not allowed; allowed: {VEC_KINDS}")
     mode = ALGO_ACTION_MODE[algo]
     kwargs = dict(env_kwargs or {})
+    if vec == "native":
+        import gymnasium as gym
+
+        env_id, extra = scenario_env_id(scenario)
+        spec = gym.spec(env_id)
+        if spec.vector_entry_point in ("envs.vector:InsituVectorEnv", "envs.vector:make_custom_vec"):
+            from stable_baselines3.common.vec_env import VecMonitor
+
+            from envs.sb3_vec import InsituSB3VecEnv
+
+            venv = VecMonitor(InsituSB3VecEnv(n_envs, action_mode=mode, max_episode_steps=spec.max_episode_steps,
+                                              **{**spec.kwargs, **extra, **kwargs}))
+            venv.seed(seed)
+            return venv
 
     def thunk():
         return Monitor(make_env(scenario, action_mode=mode, **kwargs))
@@ -241,6 +267,7 @@ def train(
     env_kwargs: dict[str, Any] | None = None,
     verbose: int = 0,
     callbacks: list[BaseCallback] | None = None,
+    vec: str = "native",
 ) -> Path:
     """Train ``algo`` on ``scenario`` into a new run folder and return the folder.
 
@@ -261,6 +288,7 @@ def train(
         env_kwargs: extra env keyword arguments (validated by the env).
         verbose: SB3 verbosity.
         callbacks: extra SB3 callbacks, run after the built-in ones.
+        vec: training vector env, ``"native"`` (batched) or ``"dummy"`` (see :func:`make_vec_env`).
 
     On Ctrl-C the run is saved (status ``interrupted`` in ``meta.json``) and KeyboardInterrupt
     is re-raised.
@@ -284,7 +312,7 @@ def train(
     if timesteps < 1:
         raise ValueError(f"--timesteps must be >= 1, got {timesteps}")
 
-    venv = make_vec_env(scenario, n_envs, seed, algo, env_kwargs)
+    venv = make_vec_env(scenario, n_envs, seed, algo, env_kwargs, vec=vec)
     norm = hp.get("normalize", False)
     if resume is not None and (Path(resume) / "vecnormalize.pkl").is_file():
         venv = VecNormalize.load(str(Path(resume) / "vecnormalize.pkl"), venv)
