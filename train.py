@@ -8,6 +8,8 @@ Subcommands (``python train.py SUBCOMMAND --help`` for details)::
 
     train       --algo {ppo,dqn,maskable_ppo} --scenario NAME --timesteps N --seed S
                 [--n-envs K] [--logdir runs] [--resume RUN_DIR]
+    train       --backend rllib --algo ppo --scenario NAME [--num-env-runners K]
+                [--address ray://HEAD:10001] [--multi-device N]
     eval        MODEL --scenario NAME --episodes N [--seeds ...]
     compare     --scenario NAME [--policies ...] --seeds ... --episodes N --out DIR
     experiment  connectivity [--out DIR]
@@ -46,6 +48,18 @@ def _positive_int(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+    return parse
+
+
+def _non_negative_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
         return value
     return parse
 
@@ -124,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int("--threads"), default=1,
                    help="torch threads (default: 1)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    # RLlib backend (agents/rllib.py, optional extra: pip install -e .[rllib]).
+    p.add_argument("--backend", choices=("sb3", "rllib"), default="sb3",
+                   help="training library: sb3 (default) or rllib (Ray RLlib PPO, new API stack; "
+                   "needs pip install -e .[rllib])")
+    p.add_argument("--num-env-runners", type=_non_negative_int("--num-env-runners"), default=0,
+                   help="rllib: remote env runners sampling in parallel (default: 0, sample in the driver)")
+    p.add_argument("--address", default=None, metavar="RAY_ADDRESS",
+                   help="rllib: join an existing Ray cluster (ray://HEAD:10001); default: local Ray")
+    p.add_argument("--multi-device", type=_positive_int("--multi-device"), default=None, metavar="N",
+                   help="rllib: train one shared policy on the multi-device env with N devices per cell")
 
     p = sub.add_parser("eval", help="evaluate a trained model", description="Evaluate a trained "
                        "model (run folder or model .zip) and print mean metrics with 95 %% CIs.")
@@ -154,9 +178,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_train_rllib(args: argparse.Namespace) -> int:
+    """``train --backend rllib``: RLlib PPO (agents/rllib.py); Ray is imported only here."""
+    from agents.common import DEFAULT_SCENARIO
+
+    if args.algo != "ppo":
+        print(f"error: --backend rllib supports --algo ppo only, got {args.algo!r}", file=sys.stderr)
+        return 2
+    if args.resume:
+        print("error: --resume is not supported with --backend rllib (restore a run's checkpoint/ "
+              "folder with agents.rllib.load_algorithm)", file=sys.stderr)
+        return 2
+    try:
+        from agents.rllib import train_rllib
+    except ImportError as exc:
+        print(f"error: --backend rllib: {exc}", file=sys.stderr)
+        return 2
+    scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
+    try:
+        run_dir = train_rllib(scenario, args.timesteps, seed=args.seed,
+                              num_env_runners=args.num_env_runners, address=args.address,
+                              multi_device=args.multi_device, logdir=args.logdir,
+                              progress_bar=not args.no_progress)
+    except KeyboardInterrupt:
+        return 130
+    print(f"saved run: {run_dir}")
+    print(f"look at the curves: tensorboard --logdir {args.logdir}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``train`` subcommand."""
     from agents.common import DEFAULT_SCENARIO
+
+    if args.backend == "rllib":
+        return cmd_train_rllib(args)
+    for opt, value, default in (("--num-env-runners", args.num_env_runners, 0), ("--address", args.address, None),
+                                ("--multi-device", args.multi_device, None)):
+        if value != default:
+            print(f"error: {opt} needs --backend rllib", file=sys.stderr)
+            return 2
     from agents.sb3 import read_meta, train
 
     if not args.resume:
