@@ -19,6 +19,7 @@ Sources:
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 from scipy.special import j0
 
 #: Speed of light in m/s.
@@ -149,8 +150,6 @@ def ar1_complex(rho: float, h0: np.ndarray, innovations: np.ndarray) -> np.ndarr
     Returns:
         [B, n] complex gains with unit mean power.
     """
-    from scipy.signal import lfilter
-
     b = [np.sqrt(max(0.0, 1.0 - rho * rho))]
     a = [1.0, -rho]
     zi = (rho * h0)[:, None]
@@ -160,8 +159,6 @@ def ar1_complex(rho: float, h0: np.ndarray, innovations: np.ndarray) -> np.ndarr
 
 def ar1_real(rho: float, x0: np.ndarray, innovations: np.ndarray) -> np.ndarray:
     """Real AR(1) x_t = rho x_{t-1} + sqrt(1 - rho^2) w_t along axis 1 (unit stationary variance)."""
-    from scipy.signal import lfilter
-
     b = [np.sqrt(max(0.0, 1.0 - rho * rho))]
     a = [1.0, -rho]
     out, _ = lfilter(b, a, innovations, axis=1, zi=(rho * x0)[:, None])

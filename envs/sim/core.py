@@ -423,18 +423,12 @@ class BatchSim:
         d = self.exo.D
         out[:d] = self.exo.obs[r, k]
         e = float(self.energy_left[r]) * self.inv_budget
-        out[d] = -1.0 if e < -1.0 else (1.0 if e > 1.0 else e)
         prog = float(self.t[r]) * (1.0 / self.horizon)
-        out[d + 1] = prog if prog < 1.0 else 1.0
-        j = d + 2 + N_MODEL_FEATURES
-        out[d + 2:j] = self._mf[int(self.ob_mi[r]) * self.K + task]
-        pf = self._mf[int(self.pend_mi[r]) * self.K + task]
         q = float(self.pend_rem[r]) * self.inv_dt
-        out[j] = self.pend_act[r]
-        out[j + 1] = q / (1.0 + q)
-        out[j + 2] = pf[1]
-        out[j + 3] = pf[2]
-        out[j + 4] = self.edge_present[r, zt]
+        pf = self._mf[int(self.pend_mi[r]) * self.K + task].tolist()
+        out[d:] = [-1.0 if e < -1.0 else (1.0 if e > 1.0 else e), prog if prog < 1.0 else 1.0,
+                   *self._mf[int(self.ob_mi[r]) * self.K + task].tolist(),
+                   float(self.pend_act[r]), q / (1.0 + q), pf[1], pf[2], float(self.edge_present[r, zt])]
         return out
 
     def action_mask_row(self, r: int) -> np.ndarray:

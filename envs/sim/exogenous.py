@@ -51,8 +51,8 @@ def exo_feature_names(params: SimParams) -> list[tuple[str, str]]:
              ("smartphone", "xr_glasses", "iot_sensor", "vehicle", "drone")]
     names += [("device", "compute"), ("device", "storage"), ("device", "rx_power")]
     names += [("context", f"task_{t.name}") for t in params.scenario.tasks]
-    names += [("context", n) for n in ("zone", "handover", "hour_sin", "hour_cos", "day",
-                                        "request_rate", "latency_budget", "download_deadline")]
+    names += [("context", n) for n in ("request_rate", "latency_budget", "download_deadline",
+                                        "zone", "handover", "hour_sin", "hour_cos", "day")]
     names += [("channel", n) for n in ("snr_est", "rate_est", "rate_est_prev1", "rate_est_prev2",
                                         "blocked", "bandwidth_share", "distance")]
     names += [("library", n) for n in ("local_has_task", "rtt_edge", "rtt_local", "rtt_central",
@@ -112,7 +112,15 @@ class ExoBuffer:
         w = max(self.W, 1)
         self.hist = {k: np.zeros((b, w)) for k in ("rate", "snr", "noise", "blocked", "share")}
         self._static_obs = self._static_features()
+        self._n_dev = len(self._static_obs[0])
         self._prepare_constants()
+        k = params.n_tasks
+        tobs = np.zeros((k, k + 3), dtype=np.float32)
+        tobs[:, :k] = np.eye(k)
+        tobs[:, k] = np.clip(np.log10(1.0 + params.request_rate_hz) / 4.0, 0.0, 1.0)
+        tobs[:, k + 1] = _lognorm(params.latency_budget_s, -4.0, 5.0)
+        tobs[:, k + 2] = _lognorm(params.deadline_s, -4.0, 5.0)
+        self._task_obs = tobs
 
     # ------------------------------------------------------------------ constants
     def _prepare_constants(self) -> None:
@@ -287,58 +295,31 @@ class ExoBuffer:
         local_has = p.zone_local[zone_c, task_c]
         nreq = np.take_along_axis(R[:, sl, :], task_c[:, :, None], axis=2)[:, :, 0]
 
-        f = self.f[rows]
-        f[:, :, E_TASK] = task_c
-        f[:, :, E_NREQ] = nreq
-        f[:, :, E_RATE] = rate[:, sl]
-        f[:, :, E_INVRATE] = 8.0 / rate[:, sl]  # seconds per byte
-        f[:, :, E_ZT] = zone_c * K + task_c
-        f[:, :, E_ABASE] = (task_c * 8 + local_has) * p.n_actions
-        f[:, :, E_INV_EXPREQ] = self.inv_exp[task_c]
-        f[:, :, E_DEADLINE] = p.deadline_s[task_c]
-        f[:, :, E_SNR_DB] = snr_db[:, sl]
-        f[:, :, E_BLOCKED] = blocked[:, sl]
-        f[:, :, E_HOUR] = hours[:, sl]
-        f[:, :, E_ZONE] = zone_c
-        f[:, :, E_LOCAL_HAS] = local_has
-        f[:, :, E_RATE_EST] = r_est
-        f[:, :, E_LOS] = los[:, sl]
-        f[:, :, E_DIST] = d2d[:, sl]
-        f[:, :, E_SHARE] = share[:, sl]
-        f[:, :, E_HANDOVER] = handover[:, sl]
-        self.f[rows] = f
-        ci = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
-        self.ci[rows] = ci
-
-        # exogenous observation features
-        dev_f, lib_f = self._static_obs
-        o = np.empty((nb, T, self.D), dtype=np.float32)
-        j = 0
-        o[:, :, j:j + len(dev_f)] = dev_f
-        j += len(dev_f)
-        o[:, :, j:j + K] = np.eye(K)[task_c]
-        j += K
-        o[:, :, j] = zone_c / max(m.n_zones - 1, 1)
-        o[:, :, j + 1] = handover[:, sl]
-        ang = 2.0 * np.pi * hours[:, sl] / 24.0
-        o[:, :, j + 2] = np.sin(ang)
-        o[:, :, j + 3] = np.cos(ang)
-        o[:, :, j + 4] = day[:, sl]
-        o[:, :, j + 5] = np.clip(np.log10(1.0 + p.request_rate_hz[task_c]) / 4.0, 0.0, 1.0)
-        o[:, :, j + 6] = _lognorm(p.latency_budget_s[task_c], -4.0, 5.0)
-        o[:, :, j + 7] = _lognorm(p.deadline_s[task_c], -4.0, 5.0)
-        j += 8
+        # per-step tables: float fields, integer indices, exogenous observation features
+        self.f[rows] = np.stack([
+            task_c, nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
+            zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions, self.inv_exp[task_c],
+            p.deadline_s[task_c], snr_db[:, sl], blocked[:, sl], hours[:, sl], zone_c, local_has, r_est,
+            los[:, sl], d2d[:, sl], share[:, sl], handover[:, sl]], axis=-1)
+        self.ci[rows] = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
+        ang = (2.0 * np.pi / 24.0) * hours[:, sl]
         snr_est = delayed("snr", 0) + comb["noise"][:, idx_now]
-        o[:, :, j] = np.clip(snr_est / 50.0, -1.0, 1.0)
-        o[:, :, j + 1] = _lognorm(r_est, 0.0, 11.0)
-        o[:, :, j + 2] = _lognorm(est_rate(1), 0.0, 11.0)
-        o[:, :, j + 3] = _lognorm(est_rate(2), 0.0, 11.0)
-        o[:, :, j + 4] = delayed("blocked", 0)
-        o[:, :, j + 5] = delayed("share", 0)
-        o[:, :, j + 6] = np.clip(d2d[:, sl] / isd, 0.0, 1.0)
+        dyn = np.stack([
+            zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
+            np.clip(snr_est / 50.0, -1.0, 1.0), _lognorm(r_est, 0.0, 11.0), _lognorm(est_rate(1), 0.0, 11.0),
+            _lognorm(est_rate(2), 0.0, 11.0), delayed("blocked", 0), delayed("share", 0),
+            np.clip(d2d[:, sl] / isd, 0.0, 1.0), local_has], axis=-1).astype(np.float32)
+        o = self.obs[rows]
+        j = self._n_dev
+        o[:, :, :j] = self._static_obs[0]
+        o[:, :, j:j + K + 3] = self._task_obs[task_c]
+        j += K + 3
+        o[:, :, j:j + 5] = dyn[:, :, :5]
+        j += 5
+        o[:, :, j:j + 7] = dyn[:, :, 5:12]
         j += 7
-        o[:, :, j] = local_has
-        o[:, :, j + 1:j + 7] = lib_f
+        o[:, :, j] = dyn[:, :, 12]
+        o[:, :, j + 1:] = self._static_obs[1]
         self.obs[rows] = o
 
         # carry

@@ -1,0 +1,164 @@
+"""Raw environment steps per second of every scenario against gymnasium's CartPole-v1, same process.
+
+Measured for each scenario:
+
+* ``gymnasium.make`` (``action_mode="discrete"``, default wrappers: PassiveEnvChecker, OrderEnforcing,
+  TimeLimit): ``env.step`` with random *valid* actions (a uniformly drawn flat action if the
+  mask from the previous ``info["action_mask"]`` allows it, else keep), resetting on episode end;
+* the raw core with B = 1 (``BatchSim.step_row`` + ``observe_row`` + ``action_mask_row``, the
+  path the single env uses) and the batched numpy path at B = 1 and B = 4096 (``step`` +
+  ``observe`` + ``action_masks``; env-steps/s = B x batch steps/s);
+* CartPole-v1 through ``gymnasium.make`` with alternating actions, measured right before each
+  scenario so the ratio compares runs under the same machine load.
+
+Usage: ``python benchmarks/bench_env_steps.py [--steps 30000] [--update BENCHMARKS.md]``
+(``--profiles DIR`` loads profiles from another directory, for calibration runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def cartpole_steps_per_s(n: int) -> float:
+    """CartPole-v1 steps/s through gymnasium.make."""
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    t = time.perf_counter()
+    for i in range(n):
+        _, _, term, trunc, _ = env.step(i & 1)
+        if term or trunc:
+            env.reset()
+    return n / (time.perf_counter() - t)
+
+
+def env_steps_per_s(env_id: str, n: int) -> float:
+    """Steps/s of ``env_id`` through gymnasium.make with random valid actions."""
+    env = gym.make(env_id, action_mode="discrete")
+    _, info = env.reset(seed=0)
+    mask = info["action_mask"]
+    acts = np.random.default_rng(0).integers(0, env.action_space.n, n).tolist()
+    t = time.perf_counter()
+    for i in range(n):
+        a = acts[i]
+        _, _, term, trunc, info = env.step(a if mask[a] else 0)
+        mask = info["action_mask"]
+        if term or trunc:
+            _, info = env.reset()
+            mask = info["action_mask"]
+    return n / (time.perf_counter() - t)
+
+
+def core_row_steps_per_s(params, n: int) -> float:
+    """Raw core, B = 1, Python-scalar row path (what the single env runs)."""
+    from envs.sim import BatchSim
+
+    sim = BatchSim(params, 1)
+    rng = np.random.default_rng(0)
+    sim.reset_rows([0], [rng])
+    acts = rng.integers(0, params.n_actions, n).tolist()
+    mask = sim.action_mask_row(0)
+    t = time.perf_counter()
+    for i in range(n):
+        a = acts[i]
+        r = sim.step_row(0, a if mask[a] else 0)
+        sim.observe_row(0)
+        mask = sim.action_mask_row(0)
+        if r.terminated or r.truncated:
+            sim.reset_rows([0], [rng])
+    return n / (time.perf_counter() - t)
+
+
+def core_batch_steps_per_s(params, b: int, n_env_steps: int) -> float:
+    """Raw core, batched numpy path: env-steps/s = B x batch steps/s (rows reset when done)."""
+    from envs.sim import BatchSim
+
+    sim = BatchSim(params, b)
+    sim.reset_rows(np.arange(b), [np.random.default_rng(i) for i in range(b)])
+    rng = np.random.default_rng(0)
+    n = max(10, n_env_steps // b)
+    acts = rng.integers(0, params.n_actions, (n, b))
+    ar = np.arange(b)
+    mask = sim.action_masks()
+    t = time.perf_counter()
+    for i in range(n):
+        a = acts[i]
+        a = np.where(mask[ar, a], a, 0)
+        res = sim.step(a)
+        sim.observe()
+        done = res.terminated | res.truncated
+        if done.any():
+            rows = np.flatnonzero(done)
+            sim.reset_rows(rows, [np.random.default_rng(int(r) + 7 * i) for r in rows])
+        mask = sim.action_masks()
+    return n * b / (time.perf_counter() - t)
+
+
+def main() -> None:
+    """Run the benchmark and print (and optionally write) the markdown table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=30_000)
+    ap.add_argument("--scenarios", nargs="+", default=None)
+    ap.add_argument("--profiles", default=None)
+    ap.add_argument("--update", default=None, help="write the table into this BENCHMARKS.md")
+    args = ap.parse_args()
+    if args.profiles:
+        import compression.profile as cp
+
+        cp.PROFILE_DIR = Path(args.profiles)
+    from envs import SCENARIO_IDS
+    from envs.model_download import make_params
+
+    names = args.scenarios or list(SCENARIO_IDS)
+    rows = []
+    header = ("| scenario | CartPole-v1 steps/s | env via gymnasium.make steps/s | ratio | "
+              "core B=1 (row path) steps/s | ratio | core batched B=1 | core batched B=4096 env-steps/s |")
+    print(header)
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        _, params = make_params(name)
+        cp_sps = cartpole_steps_per_s(args.steps)
+        env_sps = env_steps_per_s(SCENARIO_IDS[name], args.steps)
+        core_sps = core_row_steps_per_s(params, args.steps)
+        b1 = core_batch_steps_per_s(params, 1, args.steps // 3)
+        b4096 = core_batch_steps_per_s(params, 4096, 4096 * 60)
+        row = (f"| {name} | {cp_sps:,.0f} | {env_sps:,.0f} | {env_sps / cp_sps:.2f}x | {core_sps:,.0f} | "
+               f"{core_sps / cp_sps:.2f}x | {b1:,.0f} | {b4096:,.0f} |")
+        print(row, flush=True)
+        rows.append(row)
+    if args.update:
+        section = "\n".join([
+            "## Environment stepping",
+            "",
+            f"`python benchmarks/bench_env_steps.py --steps {args.steps}` on {platform.machine()}, "
+            f"Python {platform.python_version()}, numpy {np.__version__}, gymnasium {gym.__version__}, "
+            "one process, `OMP_NUM_THREADS=1`. Random valid actions; resets included. CartPole-v1 is "
+            "measured right before each scenario in the same process. **The 2-core machine was shared "
+            "with other helpers' jobs while this ran, so absolute numbers are noisy; the ratios compare "
+            "runs taken seconds apart.** Target (issue 3): env via `gymnasium.make` >= 0.25x CartPole.",
+            "",
+            header,
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ])
+        path = Path(args.update)
+        text = path.read_text() if path.exists() else "# Benchmarks\n"
+        pat = re.compile(r"^## Environment stepping\n.*?(?=^## |\Z)", re.S | re.M)
+        text = pat.sub(section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
+        path.write_text(text)
+        print(f"wrote section '## Environment stepping' into {path}")
+
+
+if __name__ == "__main__":
+    main()
