@@ -1,78 +1,17 @@
-"""Fixtures: tiny, valid library profiles and a scenario that uses them (independent of shipped files).
-
-The profile numbers are test values (a 2 x 2 x 2 grid: depth {1, 2}, prune {none, structured 0.5},
-bits {32, 8}); they follow the schema of compression/profile.py exactly.
-"""
+"""Fixtures: tiny, valid library profiles and a scenario that uses them (independent of shipped files)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from compression.profile import PROFILE_DIR
-
-
-def tiny_profile(name: str, task: str, base_params: int, base_macs: int, base_acc: float) -> dict:
-    """A valid profile dict: size = params x bits / 8, MACs scale with depth and pruning."""
-    variants = []
-    for depth in (1, 2):
-        for kind, frac in (("none", 0.0), ("structured", 0.5)):
-            for bits in (32, 8):
-                params = int(base_params * depth / 2 * (1 - frac))
-                macs = int(base_macs * depth / 2 * (1 - frac))
-                acc = base_acc * (0.8 + 0.2 * depth / 2) * (1 - 0.2 * frac) * (1.0 if bits >= 8 else 0.9)
-                variants.append({
-                    "depth": depth, "prune": {"kind": kind, "fraction": frac}, "bits": bits,
-                    "size_bytes": params * bits // 8, "macs": macs, "params": params,
-                    "accuracy": round(acc, 4), "latency_s": macs / 1e10,
-                    "proxies": {"synflow": float(np.log(params)), "params": float(params)},
-                })
-    return {
-        "name": name, "task": task, "model": "tiny", "source": "user",
-        "levels": {"depth": [1, 2], "prune": [{"kind": "none", "fraction": 0.0},
-                                               {"kind": "structured", "fraction": 0.5}],
-                   "bits": [32, 8]},
-        "variants": variants,
-    }
-
-
-TINY_SCENARIO = {
-    "name": "tiny",
-    "description": "test scenario",
-    "dt_s": 1.0,
-    "max_episode_steps": 50,
-    "proxy": "synflow",
-    "channel": {"pathloss_model": "umi", "carrier_hz": 28e9, "bandwidth_hz": 100e6,
-                "tx_power_dbm": 35.0, "antenna_gain_db": 20.0,
-                "blockage": {"enabled": True, "rate_per_s": 0.3, "mean_duration_s": 1.0,
-                             "attenuation_db": 20.0},
-                "load": {"mean_other_users_day": 2.0, "mean_other_users_night": 0.5,
-                         "change_prob": 0.2}},
-    "device": {"device_class": "smartphone", "compute_macs_per_s": 1e10, "storage_bytes": 3e7,
-               "energy_budget_j": 200.0, "rx_power_w": 1.0},
-    "mobility": {"speed_mps": 1.4, "direction_change_prob": 0.05, "n_zones": 2},
-    "tasks": [
-        {"name": "a", "profile": "PLACEHOLDER_A", "request_rate_hz": 5.0,
-         "inference_latency_budget_s": 0.1, "download_deadline_s": 0.5},
-        {"name": "b", "profile": "PLACEHOLDER_B", "request_rate_hz": 2.0,
-         "inference_latency_budget_s": 0.05, "download_deadline_s": 1.0},
-    ],
-    "library": {
-        "edge": {"rtt_s": 0.001, "backhaul_bps": 1e10, "compress_bytes_per_s": 1e9,
-                 "capacity_bytes": 5e7, "initial_fill_prob": 0.5},
-        "local": {"rtt_s": 0.01, "backhaul_bps": 1e9, "compress_bytes_per_s": 1e9},
-        "central": {"rtt_s": 0.05, "backhaul_bps": 2e8, "compress_bytes_per_s": 5e8},
-        "fallthrough": True,
-        "zone_tasks": [[0], [1]],
-    },
-    "context": {"transition_day": [[0.8, 0.2], [0.3, 0.7]],
-                "transition_night": [[0.9, 0.1], [0.1, 0.9]]},
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from insitu_test_helpers import TINY_SCENARIO, tiny_profile  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +41,3 @@ def tiny_scenario_path(tiny_scenario_dict, tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("scenarios") / "tiny.yaml"
     p.write_text(yaml.safe_dump(tiny_scenario_dict))
     return str(p)
-
-
-def shipped_profiles_missing(scenario_name: str) -> list[str]:
-    """Profiles a shipped scenario names that are not (yet) in compression/profiles/."""
-    from scenarios import load_scenario
-
-    sc = load_scenario(scenario_name)
-    return [t.profile for t in sc.tasks
-            if not Path(t.profile).suffix and not (PROFILE_DIR / f"{t.profile}.json").exists()]

@@ -12,8 +12,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import shipped_profiles_missing
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from insitu_test_helpers import shipped_profiles_missing
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs

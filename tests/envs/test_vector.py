@@ -353,3 +353,70 @@ def test_make_vec_env_native_and_dummy(tiny_scenario_path):
     assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
     with pytest.raises(ValueError, match="vec='subproc'"):
         make_vec_env(tiny_scenario_path, 3, seed=4, algo="ppo", vec="subproc")
+
+
+# ---------------------------------------------------------------------- batched LRU (core step)
+def test_lru_update_rows_equals_row_by_row():
+    from envs.sim.library import lru_update, lru_update_rows
+
+    rng = np.random.default_rng(0)
+    sizes = np.array([5e6, 3e6, 8e6, 2e6, 6e6])
+    cap = 12e6
+    n_items, zones, b = len(sizes), 3, 400
+    present = (rng.random((b, zones * n_items)) < 0.4).astype(float)
+    lastuse = np.where(present > 0, rng.integers(-5, 50, present.shape).astype(float), -np.inf)
+    # keep every initial cache within capacity
+    for r in range(b):
+        for z in range(zones):
+            sl = slice(z * n_items, (z + 1) * n_items)
+            while np.sum(sizes * present[r, sl]) > cap:
+                present[r, sl.start + int(np.argmax(present[r, sl]))] = 0.0
+        lastuse[r, present[r] == 0] = -np.inf
+    evictions = 0
+    for step in range(30):
+        rows = np.sort(rng.choice(b, 150, replace=False))
+        zone = rng.integers(0, zones, 150)
+        item = rng.integers(0, n_items, 150)
+        fill = rng.random(150) < 0.7
+        now = np.full(150, 100.0 + step)
+        p_ref, l_ref = present.copy(), lastuse.copy()
+        for i, r in enumerate(rows):
+            sl = slice(zone[i] * n_items, (zone[i] + 1) * n_items)
+            lru_update(l_ref[r, sl], p_ref[r, sl], int(item[i]), sizes, cap, float(now[i]), bool(fill[i]))
+        before = present.sum()
+        lru_update_rows(lastuse, present, rows, zone * n_items, item, sizes, cap, now, fill)
+        assert np.array_equal(present, p_ref) and np.array_equal(lastuse, l_ref), f"step {step}"
+        evictions += int(before + fill.sum() - present.sum() > 0)
+    assert evictions > 0
+
+
+def test_columns_equal_single_envs_with_edge_evictions(tiny_scenario_path):
+    """A tiny edge cache (both tasks' models do not fit together) forces LRU evictions in the batch."""
+    kw = {"library__edge__capacity_bytes": 9e6, "max_episode_steps": 25}
+    n = 6
+    venv = _vec(tiny_scenario_path, n=n, action_mode="discrete", **kw)
+    singles = [_single(tiny_scenario_path, action_mode="discrete", **kw) for _ in range(n)]
+    venv.reset(seed=50)
+    for i, s in enumerate(singles):
+        s.reset(seed=50 + i)
+    rng = np.random.default_rng(5)
+    ended = [False] * n
+    evicted = 0
+    for t in range(60):
+        masks = venv.flat_action_masks()
+        # prefer edge downloads (flat actions 8..15 = source 1) when valid, else keep
+        cand = rng.integers(8, 16, n)
+        acts = np.where(masks[np.arange(n), cand], cand, 0)
+        before = venv.sim.edge_present.copy()
+        obs, rew, term, trunc, info = venv.step(acts)
+        evicted += int(np.any((before > 0) & (venv.sim.edge_present == 0) & ~np.asarray(ended)[:, None]))
+        for i, s in enumerate(singles):
+            if ended[i]:
+                so, _ = s.reset()
+                sr = 0.0
+            else:
+                so, sr, ste, str_, _ = s.step(int(acts[i]))
+            ended[i] = bool(term[i] or trunc[i])
+            assert np.array_equal(obs[i], so) and rew[i] == sr, f"step {t} row {i}"
+            assert np.array_equal(venv.sim.edge_present[i], s.unwrapped.sim.edge_present[0])
+    assert evicted > 0
