@@ -38,7 +38,7 @@ from envs.sim.exogenous import (
     E_RATE_EST,
     ExoBuffer,
 )
-from envs.sim.library import lru_update
+from envs.sim.library import lru_update, lru_update_rows
 from envs.sim.params import (
     A_BH_BYTES,
     A_BH_NORM,
@@ -347,8 +347,15 @@ class BatchSim:
         self.invalid_count += inv
         edge_op = row[:, A_EDGE_OP]
         if np.count_nonzero(edge_op):
-            for r in np.flatnonzero(edge_op):
-                self._edge_update(int(r), ci[r], float(edge_op[r]))
+            rs = np.flatnonzero(edge_op)
+            if self.edge_present.strides[0] == 0:  # one cache shared by all rows: row by row
+                for r in rs:
+                    self._edge_update(int(r), ci[r], float(edge_op[r]))
+            else:
+                task = ci[rs, 0]
+                lru_update_rows(self.edge_lastuse, self.edge_present, rs, ci[rs, 1] - task, task,
+                                self.p.full_size_bytes, self._cap, self.t[rs].astype(np.float64),
+                                edge_op[rs] == 2.0)
         self.t += 1
         self.k += 1
         if np.count_nonzero(self.k >= self.T):

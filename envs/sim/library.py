@@ -52,3 +52,46 @@ def lru_update(lastuse: np.ndarray, present: np.ndarray, item: int, item_sizes: 
         used -= item_sizes[victim]
     present[item] = 1.0
     lastuse[item] = now
+
+
+def lru_update_rows(lastuse: np.ndarray, present: np.ndarray, rows: np.ndarray, base: np.ndarray,
+                    item: np.ndarray, item_sizes: np.ndarray, capacity_bytes: float, now: np.ndarray,
+                    fill: np.ndarray) -> None:
+    """:func:`lru_update` for many rows at once (each row its own cache), in place.
+
+    Row ``rows[i]`` updates item ``item[i]`` of its cache slice ``base[i] .. base[i] + n_items``
+    of ``lastuse``/``present`` ([B, n_zones * n_items]), at time ``now[i]``, inserting if
+    ``fill[i]``. Gives exactly :func:`lru_update`'s result row by row (same victims, ties to the
+    lowest index, same byte accounting), as long as no two entries of ``rows`` share memory
+    (caches shared between rows must be updated one row at a time).
+    """
+    n_items = len(item_sizes)
+    cols = base[:, None] + np.arange(n_items)[None, :]
+    r2 = rows[:, None]
+    pres = present[r2, cols]
+    last = lastuse[r2, cols]
+    ar = np.arange(len(rows))
+    hit = pres[ar, item] > 0
+    size = item_sizes[item]
+    ins = ~hit & fill & (size <= capacity_bytes)
+    last[ar[hit], item[hit]] = now[hit]
+    if ins.any():
+        j = np.flatnonzero(ins)
+        p_j, l_j, it, sz = pres[j], last[j], item[j], size[j]
+        used = np.sum(item_sizes * (p_j > 0), axis=1)
+        need = used + sz > capacity_bytes
+        while need.any():
+            k = np.flatnonzero(need)
+            cand = np.where(p_j[k] > 0, l_j[k], np.inf)
+            victim = np.argmin(cand, axis=1)
+            p_j[k, victim] = 0.0
+            l_j[k, victim] = -np.inf
+            used[k] -= item_sizes[victim]
+            need[k] = used[k] + sz[k] > capacity_bytes
+        aj = np.arange(len(j))
+        p_j[aj, it] = 1.0
+        l_j[aj, it] = now[j]
+        pres[j] = p_j
+        last[j] = l_j
+    present[r2, cols] = pres
+    lastuse[r2, cols] = last
