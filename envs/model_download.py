@@ -82,7 +82,8 @@ class ModelDownloadEnv(gym.Env):
 
     ``Box(-1, 1, (obs_dim,), float32)`` with ``obs_dim = K + 43`` for K tasks
     (``obs_mode="flat"``), or a ``Dict`` of the five groups below (``obs_mode="dict"``).
-    ``env.unwrapped.feature_names`` lists (group, name) per index. log(x) is log10.
+    ``env.unwrapped.feature_names`` lists (group, name) per index, in the order of this table
+    (rows in table order; a row naming several features expands in the order given). log is log10.
 
     | Group | Feature | Unit / normalisation | Range |
     |-------|---------|----------------------|-------|
@@ -91,13 +92,13 @@ class ModelDownloadEnv(gym.Env):
     | device | storage | (log(bytes) - 3) / 10 | [0, 1] |
     | device | rx_power | log(1 + W) / 3 | [0, 1] |
     | context | task one-hot (K entries) | 0/1 | [0, 1] |
+    | context | request_rate | log(1 + requests/s of the task) / 4 | [0, 1] |
+    | context | latency_budget | (log(s) + 4) / 5, inference budget of the task | [0, 1] |
+    | context | download_deadline | (log(s) + 4) / 5 | [0, 1] |
     | context | zone | zone index / (n_zones - 1) | [0, 1] |
     | context | handover | 1 if the serving cell changed this step | [0, 1] |
     | context | hour_sin, hour_cos | sin/cos(2 pi hour / 24) | [-1, 1] |
     | context | day | 1 in day hours | [0, 1] |
-    | context | request_rate | log(1 + requests/s of the task) / 4 | [0, 1] |
-    | context | latency_budget | (log(s) + 4) / 5, inference budget of the task | [0, 1] |
-    | context | download_deadline | (log(s) + 4) / 5 | [0, 1] |
     | channel | snr_est | estimated SNR in dB / 50 (delayed, noisy) | [-1, 1] |
     | channel | rate_est, rate_est_prev1, rate_est_prev2 | log(bit/s) / 11, now and 1, 2 steps before | [0, 1] |
     | channel | blocked | 1 if the link was blocked (delayed) | [0, 1] |

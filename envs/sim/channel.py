@@ -26,7 +26,9 @@ from scipy.special import j0
 SPEED_OF_LIGHT_MPS = 299_792_458.0
 #: Thermal noise power spectral density at 290 K, dBm/Hz (10 log10(k T / 1 mW)).
 THERMAL_NOISE_DBM_PER_HZ = -174.0
-#: Effective environment height h_E for UMi and UMa with h_UT < 13 m (38.901 Table 7.4.1-1 note 1).
+#: Effective environment height h_E (38.901 Table 7.4.1-1 note 1): 1 m for UMi; for UMa 1 m with
+#: probability 1 / (1 + C(d2D, h_UT)), which is 1 for h_UT < 13 m. We use 1 m throughout (a
+#: simplification for UMa devices above 13 m, e.g. drones).
 EFFECTIVE_ENV_HEIGHT_M = 1.0
 #: Shadow-fading std in dB per model and LOS/NLOS state (38.901 Table 7.4.1-1).
 SHADOWING_STD_DB = {"umi": {"los": 4.0, "nlos": 7.82}, "uma": {"los": 4.0, "nlos": 6.0}}

@@ -272,3 +272,24 @@ def test_module_prefix_make_in_fresh_process(tiny_scenario_path):
 def test_make_env_helper(tiny_scenario_path):
     env = envs.make_env(tiny_scenario_path)
     assert isinstance(env.unwrapped, ModelDownloadEnv)
+
+
+def test_observation_features_mean_what_the_docstring_says(tiny_scenario_path):
+    env = _tiny(tiny_scenario_path)
+    obs, info = env.reset(seed=9)
+    u = env.unwrapped
+    names = [n for _, n in u.feature_names]
+    assert len(names) == u.observation_space.shape[0] == u.scenario.n_tasks + 43
+    for _ in range(20):
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        sim = u.sim
+        task = int(sim.exo.ci[0, int(sim.k[0]), 0])
+        onehot = [obs[names.index(f"task_{t.name}")] for t in u.scenario.tasks]
+        assert int(np.argmax(onehot)) == task and sum(onehot) == 1.0
+        assert obs[names.index("energy_left")] == pytest.approx(info["energy_left_j"] / u.scenario.device.energy_budget_j, abs=1e-6)
+        assert obs[names.index("class_smartphone")] == 1.0
+        assert obs[names.index("download_pending")] == float(sim.pend_act[0])
+        m = int(sim.ob_mi[0]) // u.params.n_variants
+        assert obs[names.index("task_match")] == float(m == task)
+        if term or trunc:
+            break
