@@ -64,6 +64,7 @@ HYPERPARAM_KEYS = {
     "minibatch_size": "minibatch size (int >= 1)",
     "train_batch_size_per_learner": "env steps per update (int >= 1)",
     "rollout_fragment_length": "'auto' or steps per env runner per sample call (int >= 1)",
+    "num_envs_per_env_runner": "envs each env runner steps as one vector env (int >= 1)",
     "fcnet_hiddens": "hidden layer sizes (list of ints >= 1)",
     "fcnet_activation": "tanh, relu, elu or linear",
 }
@@ -193,7 +194,8 @@ def load_rllib_hyperparams(scenario: str, path: str | Path | None = None) -> dic
 
 def _check_value(path: Path, section: str, key: str, value: Any) -> None:
     where = f"hyperparameter file {path}, section {section!r}, key {key!r}"
-    ints = {"n_timesteps", "num_epochs", "minibatch_size", "train_batch_size_per_learner"}
+    ints = {"n_timesteps", "num_epochs", "minibatch_size", "train_batch_size_per_learner",
+            "num_envs_per_env_runner"}
     if key in ints and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise RLlibSetupError(f"{where}: {value!r} is not allowed ({HYPERPARAM_KEYS[key]})")
     if key == "rollout_fragment_length" and value != "auto" and (
@@ -253,6 +255,7 @@ def build_config(scenario: str, *, multi_device: int | None = None, num_env_runn
             rl_module_specs={SHARED_POLICY: RLModuleSpec(model_config=model_config)}))
     cfg = cfg.env_runners(num_env_runners=num_env_runners,
                           rollout_fragment_length=hp.get("rollout_fragment_length", "auto"),
+                          num_envs_per_env_runner=int(hp.get("num_envs_per_env_runner", 1)),
                           num_cpus_per_env_runner=1)
     training = {k: hp[k] for k in ("lr", "gamma", "lambda_", "clip_param", "entropy_coeff",
                                    "vf_loss_coeff", "num_epochs", "minibatch_size",

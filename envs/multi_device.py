@@ -1,0 +1,458 @@
+"""Many devices in one cell: a PettingZoo ``ParallelEnv`` over the same simulation core.
+
+``envs.parallel_env(scenario=..., n_devices=N, scheduler="equal" | "proportional_fair",
+device_classes=None | [device overrides, ...])`` returns :class:`MultiDeviceEnv`. Each device is
+one row of a :class:`envs.sim.cell.CellSim` (the batched core :class:`envs.sim.BatchSim` plus
+coupling inputs); devices of different classes are rows of different ``CellSim`` objects (one
+per class) that share the cell. Nothing of the physics is re-implemented here: channel, tasks,
+requests, downloads, in-situ replacement, energy and reward are the core's.
+
+What the devices share (per zone = serving base station; with ``mobility.n_zones = 1`` every
+device is in the one cell):
+
+* **air interface**: the devices whose downloads are active in a step (starting now or still in
+  flight) divide the cell's time-frequency resources. A download starting in step t gets the
+  share ``w_i`` of its own achievable rate ``r_i`` (the core's 38.901 rate, which already includes
+  the scenario's background load):
+
+  - ``equal``: ``w_i = 1 / n_active`` (round robin / equal share);
+  - ``proportional_fair``: ``w_i = (r_i / R_i) / sum_j (r_j / R_j)`` over the active devices j of
+    the zone, where ``R_i`` is device i's exponentially averaged served rate, updated when it
+    starts a download: ``R_i <- (1 - 1/t_c) R_i + (1/t_c) w_i r_i`` (initialised to ``r_i`` at
+    reset). This is the fluid (time-share) form of the proportional-fair scheduler of Jalali,
+    Padovani, Pankaj, "Data throughput of CDMA-HDR", IEEE VTC 2000 (serve the user with the
+    largest ``r_i / R_i``), which maximises sum_i log(throughput_i), Kelly's proportional
+    fairness (Kelly, "Charging and rate control for elastic traffic", Eur. Trans. Telecomm.
+    8(1), 1997). ``t_c`` = ``pf_time_constant_steps`` (default 10 steps: *assumption*; Jalali et
+    al. use 1000 slots of 1.67 ms = 1.67 s).
+
+  As in the core, a download's rate is fixed when it starts (block approximation), so downloads
+  already in flight keep their rate and count in the divisor of newcomers.
+* **backhaul**: downloads served by the same tier (edge, local, central) in the same zone in the
+  same step share that tier's backhaul equally (``1 / n`` of it; in-flight downloads count).
+* **edge cache**: one LRU cache per zone for all devices: a download through the edge by one
+  device fills it (over the backhaul) and later edge downloads of that model by any device hit.
+
+Observation of each device: the single env's flat observation (``envs.ModelDownloadEnv``,
+``obs_mode="flat"``) plus one feature, ``cell_load`` = downloads active in the device's zone in
+the previous step / n_devices, in [0, 1]. Action and reward per device: as in the single env.
+A device whose energy is spent terminates and leaves ``env.agents``; all truncate at the horizon.
+
+Seeding: ``reset(seed=s)`` draws one ``numpy.random.SeedSequence(s)``, and device i's generator
+from its i-th spawned child; ``reset()`` without a seed spawns fresh children from the same
+sequence, so a seeded run is reproducible reset after reset. The shared edge cache starts from
+the initial fill drawn by the last device reset.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from envs.model_download import make_params
+from envs.sim.cell import A_INVBH, A_IS_DL, A_TIER, CellSim  # noqa: F401  (A_INVBH: see docs)
+from envs.sim.params import SOURCES
+from envs.sim.reward import COST_NAMES, TERM_NAMES
+from scenarios.loader import DEVICE_CLASSES
+
+SCHEDULERS = ("equal", "proportional_fair")
+ACTION_MODES = ("multidiscrete", "discrete")
+#: Default number of devices when neither the argument nor the scenario's ``cell`` section says.
+DEFAULT_N_DEVICES = 4
+
+
+def parallel_env(scenario: str = "urban_smartphone", n_devices: int | None = None,
+                 scheduler: str | None = None, device_classes: list | None = None,
+                 **kwargs: Any) -> MultiDeviceEnv:
+    """Build the multi-device env (PettingZoo ``ParallelEnv``); see :class:`MultiDeviceEnv`."""
+    return MultiDeviceEnv(scenario=scenario, n_devices=n_devices, scheduler=scheduler,
+                          device_classes=device_classes, **kwargs)
+
+
+def _cell_defaults(sc) -> tuple[int | None, str | None, float | None, list]:
+    """(n_devices, scheduler, pf time constant, device mix) of the scenario's ``cell`` section."""
+    cell = getattr(sc, "cell", None)
+    if cell is None:
+        return None, None, None, []
+    mix = [(float(m.share), {k: v for k, v in _asdict(m.device).items()}) for m in cell.device_mix]
+    return int(cell.n_devices), str(cell.scheduler), float(cell.pf_time_constant_steps), mix
+
+
+def _asdict(obj) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(obj)
+
+
+def expand_mix(mix: list[tuple[float, dict]], n: int) -> list[dict]:
+    """Device specs of ``n`` devices from ``(share, spec)`` pairs: counts by largest remainder
+    (ties to the earlier entry), devices of one entry consecutive, in entry order."""
+    shares = np.array([s for s, _ in mix], dtype=float)
+    raw = shares / shares.sum() * n
+    counts = np.floor(raw).astype(int)
+    rest = n - int(counts.sum())
+    order = sorted(range(len(mix)), key=lambda i: (-(raw[i] - counts[i]), i))
+    for i in order[:rest]:
+        counts[i] += 1
+    out: list[dict] = []
+    for (_, spec), c in zip(mix, counts):
+        out += [dict(spec)] * int(c)
+    return out
+
+
+class MultiDeviceEnv(ParallelEnv):
+    """N devices sharing one cell (bandwidth, backhaul, edge cache); PettingZoo ``ParallelEnv``.
+
+    See the module docstring for the sharing model, observations and seeding.
+
+    Args:
+        scenario: shipped scenario name or YAML path (as for :class:`envs.ModelDownloadEnv`).
+        n_devices: devices in the cell (default: the scenario's ``cell.n_devices``, else 4).
+        scheduler: ``"equal"`` or ``"proportional_fair"`` (default: the scenario's
+            ``cell.scheduler``, else equal).
+        device_classes: ``None`` (the scenario's ``cell.device_mix``, else every device is the
+            scenario's ``device``) or a list of ``n_devices`` device-section overrides, e.g.
+            ``[{"device_class": "xr_glasses", "storage_bytes": 2e7}, ...]``, each merged onto
+            the scenario's ``device`` section and validated by the scenario loader.
+        action_mode: ``"multidiscrete"`` (default) or ``"discrete"``, as in the single env.
+        pf_time_constant_steps: ``t_c`` of the proportional-fair average (default: the
+            scenario's ``cell.pf_time_constant_steps``, else 10).
+        render_mode: ``None`` or ``"ansi"`` (one line per device).
+        **overrides: validated scenario overrides, as for the single env.
+
+    Agents are ``"device_0" .. "device_{N-1}"``. Extras: ``action_mask(agent)`` (joint flat
+    mask), ``device_class(agent)``, ``edge_cache()`` (the shared cache, per zone and task).
+    """
+
+    metadata = {"name": "insitu_multi_device_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+
+    def __init__(self, scenario: str = "urban_smartphone", n_devices: int | None = None,
+                 scheduler: str | None = None, device_classes: list | None = None,
+                 action_mode: str = "multidiscrete", pf_time_constant_steps: float | None = None,
+                 render_mode: str | None = None, **overrides: Any):
+        base_sc, base_p = make_params(str(scenario), **overrides)
+        c_n, c_sched, c_tc, c_mix = _cell_defaults(base_sc)
+        n = n_devices if n_devices is not None else (c_n or DEFAULT_N_DEVICES)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"argument 'n_devices' = {n_devices!r} not allowed; allowed: an integer >= 1")
+        sched = scheduler if scheduler is not None else (c_sched or "equal")
+        if sched not in SCHEDULERS:
+            raise ValueError(f"argument 'scheduler' = {scheduler!r} not allowed; allowed: {SCHEDULERS}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"argument 'action_mode' = {action_mode!r} not allowed; allowed: {ACTION_MODES}")
+        tc = pf_time_constant_steps if pf_time_constant_steps is not None else (c_tc or 10.0)
+        if isinstance(tc, bool) or not isinstance(tc, (int, float)) or not tc >= 1.0:
+            raise ValueError(f"argument 'pf_time_constant_steps' = {pf_time_constant_steps!r} not allowed; "
+                             "allowed: a number >= 1")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"argument 'render_mode' = {render_mode!r} not allowed; allowed: None or 'ansi'")
+        n = int(n)
+        if device_classes is None:
+            specs = expand_mix(c_mix, n) if c_mix else [{}] * n
+        else:
+            if not isinstance(device_classes, (list, tuple)) or len(device_classes) != n:
+                raise ValueError(f"argument 'device_classes' must be a list of {n} device-section "
+                                 f"overrides (one per device), got {device_classes!r}")
+            specs = []
+            for i, s in enumerate(device_classes):
+                if isinstance(s, str):
+                    if s not in DEVICE_CLASSES:
+                        raise ValueError(f"argument 'device_classes[{i}]' = {s!r} not allowed; allowed: a "
+                                         f"mapping of device keys, or a class name in {DEVICE_CLASSES}")
+                    s = {"device_class": s}
+                if not isinstance(s, dict):
+                    raise ValueError(f"argument 'device_classes[{i}]' = {s!r} must be a mapping of "
+                                     "device-section keys (device_class, storage_bytes, ...)")
+                specs.append(dict(s))
+        self.scenario, self.params = base_sc, base_p
+        self.n_devices, self.scheduler, self.pf_tc = n, sched, float(tc)
+        self.action_mode, self.render_mode = action_mode, render_mode
+
+        # one CellSim per distinct device spec, rows = that spec's devices (in device order)
+        groups: dict[str, list[int]] = {}
+        for i, s in enumerate(specs):
+            groups.setdefault(json.dumps(s, sort_keys=True), []).append(i)
+        self.sims: list[CellSim] = []
+        self._devs: list[np.ndarray] = []
+        self.dev_sim = np.zeros(n, dtype=np.int64)
+        self.dev_row = np.zeros(n, dtype=np.int64)
+        self._class_names: list[str] = [""] * n
+        for key, devs in groups.items():
+            spec = json.loads(key)
+            if spec:
+                kw = dict(overrides)
+                kw["device"] = {**dict(kw.get("device") or {}), **spec}
+                sc_g, p_g = make_params(str(scenario), **kw)
+            else:
+                sc_g, p_g = base_sc, base_p
+            if (p_g.grid != base_p.grid or p_g.n_tasks != base_p.n_tasks
+                    or not np.array_equal(p_g.full_size_bytes, base_p.full_size_bytes)):
+                raise ValueError(f"device_classes entry {spec!r}: devices of one cell must share the "
+                                 "scenario's tasks and library profiles")
+            g = len(self.sims)
+            self.sims.append(CellSim(p_g, len(devs)))
+            self._devs.append(np.asarray(devs, dtype=np.int64))
+            for r, i in enumerate(devs):
+                self.dev_sim[i], self.dev_row[i] = g, r
+                self._class_names[i] = sc_g.device.device_class
+        s0 = self.sims[0]
+        self.n_zones = base_sc.mobility.n_zones
+        self._edge_present = np.zeros(s0.zk)
+        self._edge_lastuse = np.full(s0.zk, -np.inf)
+        for sim in self.sims:
+            sim.share_edge_cache(self._edge_present, self._edge_lastuse)
+
+        self.possible_agents = [f"device_{i}" for i in range(n)]
+        self.agent_name_mapping = {a: i for i, a in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        self.n_actions = base_p.n_actions
+        self.nvec = np.array(base_p.action_nvec, dtype=np.int64)
+        self.obs_dim = s0.obs_dim + 1
+        self.feature_names = list(s0.feature_names) + [("channel", "cell_load")]
+        self._obs_space = spaces.Box(-1.0, 1.0, (self.obs_dim,), dtype=np.float32)
+        self._act_space = (spaces.Discrete(self.n_actions) if action_mode == "discrete"
+                           else spaces.MultiDiscrete(self.nvec))
+        self._levels = [base_p.variant_levels(v) for v in range(base_p.n_variants)]
+        self._ss: np.random.SeedSequence | None = None
+        self.alive = np.zeros(n, dtype=bool)
+        self.pend_tier = np.zeros(n)
+        self.pf_avg = np.ones(n)
+        self.load = np.zeros(n)
+        self._last: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> spaces.Box:
+        """Box(-1, 1, (obs_dim,)): the single env's flat observation plus ``cell_load`` (the same
+        object for every agent and call, as PettingZoo requires)."""
+        self._check_agent(agent)
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """MultiDiscrete([4, n_depth, n_prune, n_bits]) or Discrete(n_actions), as the single env."""
+        self._check_agent(agent)
+        return self._act_space
+
+    def _check_agent(self, agent: str) -> int:
+        i = self.agent_name_mapping.get(agent)
+        if i is None:
+            raise KeyError(f"unknown agent {agent!r}; agents are device_0 .. device_{self.n_devices - 1}")
+        return i
+
+    # ------------------------------------------------------------------ helpers
+    def _gather(self, get) -> np.ndarray:
+        """Device-ordered array from a per-sim function returning [B_g] arrays."""
+        out = np.empty(self.n_devices)
+        for sim, devs in zip(self.sims, self._devs):
+            out[devs] = get(sim)
+        return out
+
+    def _observe(self) -> np.ndarray:
+        out = np.empty((self.n_devices, self.obs_dim), dtype=np.float32)
+        for sim, devs in zip(self.sims, self._devs):
+            out[devs, :-1] = sim.observe()
+        out[:, -1] = self.load
+        return out
+
+    def _masks(self) -> np.ndarray:
+        out = np.empty((self.n_devices, self.n_actions), dtype=bool)
+        for sim, devs in zip(self.sims, self._devs):
+            out[devs] = sim.action_masks()
+        return out
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        """Joint flat action mask of ``agent``: bool [n_actions]."""
+        i = self._check_agent(agent)
+        return self.sims[self.dev_sim[i]].action_mask_row(int(self.dev_row[i]))
+
+    def device_class(self, agent: str) -> str:
+        """Device class name of ``agent``."""
+        return self._class_names[self._check_agent(agent)]
+
+    def edge_cache(self) -> np.ndarray:
+        """The shared edge cache: bool [n_zones, n_tasks] (a copy)."""
+        return self._edge_present.reshape(self.n_zones, -1) > 0
+
+    def _to_flat(self, agent: str, action) -> int:
+        if self.action_mode == "discrete":
+            try:
+                i = int(action)
+            except (TypeError, ValueError):
+                i = -1
+            if i != action or not 0 <= i < self.n_actions:
+                raise ValueError(f"action {action!r} of {agent} is outside Discrete({self.n_actions})")
+            return i
+        a = np.asarray(action)
+        if a.shape != (4,) or not np.all((a >= 0) & (a < self.nvec)) or not np.all(np.mod(a, 1) == 0):
+            raise ValueError(f"action {action!r} of {agent} is outside MultiDiscrete({self.nvec.tolist()}) "
+                             "(source, depth, prune, bits)")
+        a = a.astype(np.int64)
+        return int(((a[0] * self.nvec[1] + a[1]) * self.nvec[2] + a[2]) * self.nvec[3] + a[3])
+
+    # ------------------------------------------------------------------ PettingZoo API
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode for every device (see the module docstring for seeding)."""
+        if seed is not None:
+            self._ss = np.random.SeedSequence(int(seed))
+        elif self._ss is None:
+            self._ss = np.random.SeedSequence()
+        rngs = [np.random.default_rng(c) for c in self._ss.spawn(self.n_devices)]
+        for sim, devs in zip(self.sims, self._devs):
+            sim.reset_rows(np.arange(len(devs)), [rngs[i] for i in devs])
+        self.agents = list(self.possible_agents)
+        self.alive[:] = True
+        self.pend_tier[:] = 0.0
+        self.pf_avg = self._gather(lambda s: s.true_rates_bps())
+        self.load[:] = 0.0
+        self._last = None
+        obs = self._observe()
+        masks = self._masks()
+        observations = {a: obs[i] for i, a in enumerate(self.possible_agents)}
+        tasks = self._gather(lambda s: s.exo.ci[s.ar, s.k, 0]).astype(int).tolist()
+        infos = {a: {"action_mask": masks[i], "device_class": self._class_names[i], "task": tasks[i]}
+                 for i, a in enumerate(self.possible_agents)}
+        return observations, infos
+
+    def step(self, actions: dict[str, Any]):
+        """One decision epoch for every live device (actions: agent -> action)."""
+        if not self.agents:
+            raise RuntimeError("no live agents: call reset() first (the episode has ended or not started)")
+        missing = [a for a in self.agents if a not in actions]
+        extra = [a for a in actions if a not in self.agents]
+        if missing or extra:
+            raise ValueError(f"step() needs one action per live agent: missing {missing}, not live {extra}")
+        n = self.n_devices
+        flat = np.zeros(n, dtype=np.int64)
+        for a in self.agents:
+            flat[self.agent_name_mapping[a]] = self._to_flat(a, actions[a])
+        alive = self.alive.copy()
+
+        # who downloads from which tier, at which rate, in which zone (before the step)
+        is_dl = np.zeros(n, dtype=bool)
+        tier = np.zeros(n)
+        rate = np.empty(n)
+        zone = np.empty(n, dtype=np.int64)
+        inflight = np.empty(n, dtype=bool)
+        for sim, devs in zip(self.sims, self._devs):
+            rows = sim.action_rows(flat[devs])
+            is_dl[devs] = rows[:, A_IS_DL] > 0.0
+            tier[devs] = rows[:, A_TIER]
+            rate[devs] = sim.true_rates_bps()
+            zone[devs] = sim.zones()
+            inflight[devs] = sim.pend_act > 0.0
+        is_dl &= alive
+        inflight &= alive
+        active = is_dl | inflight
+        counts = np.bincount(zone[active], minlength=self.n_zones).astype(float)
+        rate_share = np.ones(n)
+        bh_share = np.ones(n)
+        any_dl = bool(is_dl.any())
+        if any_dl:
+            if self.scheduler == "equal":
+                rate_share[is_dl] = 1.0 / counts[zone[is_dl]]
+            else:
+                metric = rate / np.maximum(self.pf_avg, 1e-9)
+                denom = np.bincount(zone[active], weights=metric[active], minlength=self.n_zones)
+                rate_share[is_dl] = metric[is_dl] / denom[zone[is_dl]]
+            act_tier = np.where(is_dl, tier, self.pend_tier)
+            key = zone * 4 + act_tier.astype(np.int64)
+            tcounts = np.bincount(key[active], minlength=self.n_zones * 4).astype(float)
+            bh_share[is_dl] = 1.0 / tcounts[key[is_dl]]
+            np.clip(rate_share, 1e-12, 1.0, out=rate_share)
+
+        results = []
+        for sim, devs in zip(self.sims, self._devs):
+            if any_dl:
+                results.append(sim.step(flat[devs], rate_share=rate_share[devs], backhaul_share=bh_share[devs]))
+            else:
+                results.append(sim.step(flat[devs]))
+
+        # scheduler and load state for the next step
+        self.pend_tier[is_dl] = tier[is_dl]
+        pend_after = self._gather(lambda s: s.pend_act)
+        self.pend_tier[pend_after <= 0.0] = 0.0
+        if self.scheduler == "proportional_fair" and any_dl:
+            beta = 1.0 / self.pf_tc
+            self.pf_avg[is_dl] = (1.0 - beta) * self.pf_avg[is_dl] + beta * rate_share[is_dl] * rate[is_dl]
+        self.load = np.minimum(counts[zone] / n, 1.0)
+
+        obs = self._observe()
+        masks = self._masks()
+        tasks = self._gather(lambda s: s.exo.ci[s.ar, s.k, 0]).astype(int).tolist()
+        observations, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
+        for (sim, devs), res in zip(zip(self.sims, self._devs), results):
+            cols = {f: getattr(res, f).tolist() for f in (
+                "reward", "terminated", "truncated", "latency_s", "energy_j", "bytes_downloaded",
+                "backhaul_bytes", "source_tier", "invalid", "requests", "served", "latency_violations",
+                "accuracy_sum", "deadline_miss", "energy_over_j", "action")}
+            term_rows = res.terms.tolist()
+            energy_left = sim.energy_left.tolist()
+            invalid_count = sim.invalid_count.tolist()
+            ob_mi = sim.ob_mi.tolist()
+            for r, i in enumerate(devs.tolist()):
+                agent = self.possible_agents[i]
+                if not alive[i]:
+                    continue
+                st = int(cols["source_tier"][r])
+                a = int(cols["action"][r])
+                v = a % sim.V if st else int(ob_mi[r]) % sim.V
+                d, pr, b = self._levels[v]
+                req = cols["requests"][r]
+                observations[agent] = obs[i]
+                rewards[agent] = float(cols["reward"][r])
+                terms[agent] = bool(cols["terminated"][r])
+                truncs[agent] = bool(cols["truncated"][r])
+                infos[agent] = {
+                    "reward_terms": dict(zip(TERM_NAMES, term_rows[r])),
+                    "cost": dict(zip(COST_NAMES, (cols["latency_violations"][r], float(cols["deadline_miss"][r]),
+                                                  cols["energy_over_j"][r], float(cols["invalid"][r])))),
+                    "latency_s": cols["latency_s"][r],
+                    "energy_j": cols["energy_j"][r],
+                    "bytes_downloaded": cols["bytes_downloaded"][r],
+                    "backhaul_bytes": cols["backhaul_bytes"][r],
+                    "source_tier": SOURCES[st],
+                    "variant": {"depth": d, "prune": pr, "bits": b},
+                    "accuracy": cols["accuracy_sum"][r] / req if req > 0 else 0.0,
+                    "accuracy_sum": cols["accuracy_sum"][r],
+                    "requests": req,
+                    "served_requests": cols["served"][r],
+                    "failed_requests": req - cols["served"][r],
+                    "invalid_action": bool(cols["invalid"][r]),
+                    "invalid_actions": int(invalid_count[r]),
+                    "energy_left_j": energy_left[r],
+                    "action_mask": masks[i],
+                    "rate_share": float(rate_share[i]),
+                    "backhaul_share": float(bh_share[i]),
+                    "cell_load": float(self.load[i]),
+                    "device_class": self._class_names[i],
+                    "task": tasks[i],
+                }
+        if self.render_mode is not None:
+            self._last = {"infos": infos, "rewards": rewards}
+        self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
+        for a in self.possible_agents:
+            if a in terms and (terms[a] or truncs[a]):
+                self.alive[self.agent_name_mapping[a]] = False
+        return observations, rewards, terms, truncs, infos
+
+    def render(self):
+        """``"ansi"``: one line per device of the last step (None without a render mode)."""
+        if self.render_mode is None:
+            return None
+        if self._last is None:
+            return f"[{self.scenario.name}] {self.n_devices} devices, {self.scheduler} scheduler: episode start\n"
+        lines = [f"[{self.scenario.name}] t={int(self.sims[0].t[0])} {self.scheduler} scheduler, "
+                 f"edge cache {int(self._edge_present.sum())} models"]
+        for a, info in self._last["infos"].items():
+            lines.append(f"  {a:>10} {info['device_class']:<10} {info['source_tier']:<7} "
+                         f"share {info['rate_share']:.2f} bh {info['backhaul_share']:.2f} "
+                         f"lat {info['latency_s'] * 1e3:8.2f} ms acc {info['accuracy']:.3f} "
+                         f"reward {self._last['rewards'][a]:+.3f}")
+        return "\n".join(lines) + "\n"
+
+    def close(self):
+        """Nothing to release."""
+        self._last = None

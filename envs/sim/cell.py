@@ -1,0 +1,119 @@
+"""Coupling hooks for devices that share one cell: :class:`CellSim`, a :class:`BatchSim` whose rows
+are devices of the same cell(s) instead of independent copies.
+
+The physics is :class:`envs.sim.core.BatchSim`'s, unchanged (its pure ``_transition``); this
+subclass only adds three inputs that couple the rows, each a no-op by default, so a ``CellSim``
+without them steps exactly like a ``BatchSim`` (tested):
+
+* :meth:`CellSim.action_rows`: the action-table rows the given actions resolve to in the current
+  state (download or not, serving tier, air and backhaul seconds per byte): what a scheduler must
+  know *before* the step (read-only, no RNG use).
+* ``CellSim.step(actions, rate_share=..., backhaul_share=...)``: a download that starts this step
+  gets ``rate_share`` (in (0, 1]) of the row's air rate and ``backhaul_share`` of its serving
+  tier's backhaul, i.e. ``air_time = S * max(1 / (rate * rate_share), 1 / (backhaul *
+  backhaul_share))``. Like the core's rate, the share is held for the whole download (block
+  approximation: the core fixes a download's latency when it starts).
+* :meth:`CellSim.share_edge_cache`: every row reads and writes ONE edge cache (per zone, as in the
+  core) that can also be shared with other ``CellSim`` objects (devices of other classes in the
+  same cell): one device's download through the edge warms the cache for all. Implemented with
+  zero-stride views of shared arrays, so the core's in-place LRU updates act on the shared cache.
+
+Used by :mod:`envs.multi_device`; numpy only (no gymnasium, no torch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.sim.core import NUMPY_OPS, BatchSim, StepResult
+from envs.sim.exogenous import E_INVRATE, E_RATE, E_ZONE
+from envs.sim.params import A_INVBH, A_IS_DL, A_TIER, SimParams
+
+
+class CellSim(BatchSim):
+    """A :class:`BatchSim` with the cell-coupling inputs described in the module docstring."""
+
+    def __init__(self, params: SimParams, batch_size: int, chunk_steps: int | None = None):
+        super().__init__(params, batch_size, chunk_steps)
+        self._inv_rate_override: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ read-only views
+    def action_rows(self, actions) -> np.ndarray:
+        """Action-table rows [B, N_A_FIELDS] that flat ``actions`` [B] resolve to now (a copy).
+
+        Columns are the ``A_*`` constants of :mod:`envs.sim.params` (``A_IS_DL`` 1 for a valid
+        download, ``A_TIER`` serving tier 0..3, ``A_INVBH`` backhaul seconds per byte, ...).
+        """
+        a = np.asarray(actions, dtype=np.int64)
+        ar, k = self.ar, self.k
+        ci = self.exo.ci[ar, k]
+        eh = self.edge_present[ar, ci[:, 1]]
+        idx = ci[:, 2] + (self.pend_act * 4.0 + eh * 2.0).astype(np.int64) * self.A + a
+        return self._at[idx]
+
+    def true_rates_bps(self) -> np.ndarray:
+        """True air rate of every row's current step, bit/s [B] (a copy)."""
+        return self.exo.f[self.ar, self.k, E_RATE]
+
+    def zones(self) -> np.ndarray:
+        """Current zone (cell index mod n_zones) of every row, int [B]."""
+        return self.exo.f[self.ar, self.k, E_ZONE].astype(np.int64)
+
+    # ------------------------------------------------------------------ coupling
+    def share_edge_cache(self, present: np.ndarray, lastuse: np.ndarray) -> None:
+        """Make every row use the edge cache ``present``/``lastuse`` (float arrays [n_zones * K]).
+
+        Pass the same two arrays to several ``CellSim`` objects to share one cache among them.
+        A reset row re-initialises the shared cache (its own initial fill); resetting all rows
+        together leaves the fill drawn by the last row reset.
+        """
+        zk = self.zk
+        for name, arr in (("present", present), ("lastuse", lastuse)):
+            if not (isinstance(arr, np.ndarray) and arr.shape == (zk,) and arr.dtype == np.float64
+                    and arr.flags.c_contiguous and arr.flags.writeable):
+                raise ValueError(f"share_edge_cache: {name} must be a writeable contiguous float64 "
+                                 f"array of shape ({zk},) (n_zones x n_tasks)")
+        view = np.lib.stride_tricks.as_strided
+        self.edge_present = view(present, shape=(self.B, zk), strides=(0, present.strides[0]),
+                                 writeable=True)
+        self.edge_lastuse = view(lastuse, shape=(self.B, zk), strides=(0, lastuse.strides[0]),
+                                 writeable=True)
+
+    def step(self, actions, rate_share: np.ndarray | None = None,
+             backhaul_share: np.ndarray | None = None) -> StepResult:
+        """:meth:`BatchSim.step` with per-row shares of the air rate and the tier backhaul.
+
+        ``rate_share`` / ``backhaul_share``: float [B] in (0, 1] (``None``: 1, the core's step
+        exactly). They affect only downloads that start in this step.
+        """
+        if rate_share is None and backhaul_share is None:
+            return super().step(actions)
+        a = np.asarray(actions)
+        if a.ndim == 2:
+            a = self.flat_actions(a)
+        ones = np.ones(self.B)
+        rs = ones if rate_share is None else np.asarray(rate_share, dtype=float)
+        bs = ones if backhaul_share is None else np.asarray(backhaul_share, dtype=float)
+        for name, s in (("rate_share", rs), ("backhaul_share", bs)):
+            if s.shape != (self.B,) or not np.all((s > 0.0) & (s <= 1.0)):
+                raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s!r}")
+        rows = self.action_rows(a)
+        inv_air = self.exo.f[self.ar, self.k, E_INVRATE] / rs
+        inv_bh = rows[:, A_INVBH] / bs
+        # the core computes S * max(inv_air, inv_bh_unshared); with inv_air replaced by
+        # max(inv_air / rate_share, inv_bh / backhaul_share) >= inv_bh_unshared it gives the shared time
+        self._inv_rate_override = np.maximum(inv_air, inv_bh)
+        try:
+            return super().step(a)
+        finally:
+            self._inv_rate_override = None
+
+    def _transition(self, xp, cur, *args):
+        if self._inv_rate_override is not None and xp is NUMPY_OPS:
+            cur = np.array(cur, copy=True)
+            cur[:, E_INVRATE] = self._inv_rate_override
+        return super()._transition(xp, cur, *args)
+
+
+#: Re-exported column indices the multi-device adapter reads from :meth:`CellSim.action_rows`.
+__all__ = ["A_INVBH", "A_IS_DL", "A_TIER", "CellSim"]
