@@ -29,6 +29,7 @@ TABLE_METRICS = (
     ("return", "return", 1.0, "{:.2f}"),
     ("accuracy", "accuracy", 1.0, "{:.3f}"),
     ("violation_rate", "violation rate", 1.0, "{:.3f}"),
+    ("deadline_miss_rate", "deadline misses", 1.0, "{:.3f}"),
     ("energy_j", "energy (J)", 1.0, "{:.3g}"),
     ("bytes_downloaded", "downloaded (MB)", 1e-6, "{:.3g}"),
     ("latency_s", "download latency (ms)", 1e3, "{:.3g}"),
@@ -68,7 +69,8 @@ def run_episodes(
         seeds: evaluation seeds; each gives ``episodes`` episodes.
         episodes: episodes per seed (>= 1).
         logdir: if given, each seed's episodes are logged to TensorBoard in the run folder
-            ``{logdir}/{scenario}__{policy}__{seed}__{time}`` (x axis: cumulative env steps).
+            ``{logdir}/{scenario}__{label}__{seed}__{time}`` (label: the policy name, or
+            ``{algo}-eval`` for a learned model; x axis: cumulative evaluation env steps).
         progress, task: an optional ``rich.progress.Progress`` and task id advanced per episode.
         env_kwargs: extra keyword arguments for the env.
     """
@@ -108,7 +110,7 @@ def run_episodes(
 def _baseline_writer(logdir: str | Path, scenario: str, policy: Policy, seed: int):
     from torch.utils.tensorboard import SummaryWriter
 
-    run_dir = unique_run_dir(Path(logdir), f"{Path(scenario).stem}__{policy.name}__{seed}")
+    run_dir = unique_run_dir(Path(logdir), f"{Path(scenario).stem}__{policy.run_label}__{seed}")
     writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", hparams_markdown(
         {"policy": policy.name, "scenario": scenario, "seed": seed, "privileged": policy.privileged}))
@@ -167,13 +169,13 @@ def _fmt(row: dict[str, Any], key: str, scale: float, fmt: str) -> str:
     m, lo, hi = row[key] * scale, row[f"{key}_lo"] * scale, row[f"{key}_hi"] * scale
     if math.isnan(lo):
         return fmt.format(m)
-    return f"{fmt.format(m)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+    return f"{fmt.format(m)} ± {fmt.format((hi - lo) / 2)}"
 
 
 def markdown_table(rows: list[dict[str, Any]], scenario: str) -> str:
-    """The comparison table in markdown (mean [95 % CI])."""
+    """The comparison table in markdown (mean ± half-width of the 95 % CI)."""
     head = ["policy", "n"] + [t for _, t, _, _ in TABLE_METRICS]
-    lines = [f"Scenario `{scenario}`: mean [95 % t-interval] over n episodes.", "",
+    lines = [f"Scenario `{scenario}`: mean ± half-width of the 95 % t-interval over n episodes.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["policy"], str(row["n"])] + [_fmt(row, k, s, f) for k, _, s, f in TABLE_METRICS]
@@ -295,7 +297,7 @@ def print_table(rows: list[dict[str, Any]], scenario: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{scenario}: mean [95 % CI]")
+    table = Table(title=f"{scenario}: mean ± 95 % CI half-width")
     table.add_column("policy")
     table.add_column("n", justify="right")
     for _, title, _, _ in TABLE_METRICS:

@@ -6,10 +6,16 @@ and a baseline's curves mean exactly the same thing.
 Definitions (per episode):
 
 - ``return``: sum of rewards.
-- ``accuracy``: request-weighted mean accuracy, ``sum(info["accuracy"] * served) / requests``;
-  failed requests count as 0, so it is the expected fraction of requests answered correctly.
-- ``violation_rate``: failed requests / all requests (requests that missed their deadline or had
-  no suitable model on board).
+- ``accuracy``: mean over all requests of the accuracy they were served with (0 for a failed
+  request): ``sum(info["accuracy"] * requests) / sum(requests)``, where ``info["accuracy"]`` is the
+  step's mean over its requests and ``requests = info["requests"]`` (or served + failed); i.e.
+  the expected fraction of requests answered correctly.
+- ``violation_rate``: failed requests / all requests (no model or a wrong-task model when the
+  request came, or inference over the latency budget).
+- ``latency_violation_rate``: requests whose inference exceeded the latency budget
+  (``info["cost"]["latency_violation"]``) / all requests.
+- ``deadline_miss_rate``: downloads that missed the download deadline
+  (``info["cost"]["deadline_miss"]``) / downloads (0 without downloads).
 - ``energy_j``, ``bytes_downloaded``: sums of ``info["energy_j"]`` and ``info["bytes_downloaded"]``.
 - ``latency_s``: mean of ``info["latency_s"]`` over the steps with a download (0 if none).
 - ``tier_share/<tier>``: fraction of steps whose ``info["source_tier"]`` is keep/edge/local/central.
@@ -43,6 +49,8 @@ class EpisodeStats:
     length: int
     accuracy: float
     violation_rate: float
+    latency_violation_rate: float
+    deadline_miss_rate: float
     energy_j: float
     bytes_downloaded: float
     latency_s: float
@@ -61,6 +69,8 @@ class EpisodeStats:
             "length": float(self.length),
             "accuracy": self.accuracy,
             "violation_rate": self.violation_rate,
+            "latency_violation_rate": self.latency_violation_rate,
+            "deadline_miss_rate": self.deadline_miss_rate,
             "energy_j": self.energy_j,
             "bytes_downloaded": self.bytes_downloaded,
             "latency_s": self.latency_s,
@@ -81,6 +91,8 @@ class EpisodeAccumulator:
         self.served = 0.0
         self.failed = 0.0
         self.acc_weighted = 0.0
+        self.latency_violations = 0.0
+        self.deadline_misses = 0.0
         self.energy_j = 0.0
         self.bytes = 0.0
         self.latency_sum = 0.0
@@ -97,9 +109,14 @@ class EpisodeAccumulator:
         self.ret += float(reward)
         self.length += 1
         served = float(info["served_requests"])
+        failed = float(info["failed_requests"])
         self.served += served
-        self.failed += float(info["failed_requests"])
-        self.acc_weighted += float(info["accuracy"]) * served
+        self.failed += failed
+        requests = float(info.get("requests", served + failed))
+        self.acc_weighted += float(info["accuracy"]) * requests
+        cost = info.get("cost") or {}
+        self.latency_violations += float(cost.get("latency_violation", 0.0))
+        self.deadline_misses += float(cost.get("deadline_miss", 0.0))
         self.energy_j += float(info["energy_j"])
         self.bytes += float(info["bytes_downloaded"])
         for name, value in info.get("reward_terms", {}).items():
@@ -124,6 +141,8 @@ class EpisodeAccumulator:
             length=self.length,
             accuracy=self.acc_weighted / requests if requests else 0.0,
             violation_rate=self.failed / requests if requests else 0.0,
+            latency_violation_rate=self.latency_violations / requests if requests else 0.0,
+            deadline_miss_rate=self.deadline_misses / self.downloads if self.downloads else 0.0,
             energy_j=self.energy_j,
             bytes_downloaded=self.bytes,
             latency_s=self.latency_sum / self.downloads if self.downloads else 0.0,

@@ -58,6 +58,11 @@ class Policy:
     action_mode: str | None = None
     privileged = False
 
+    @property
+    def run_label(self) -> str:
+        """Label of the policy's TensorBoard evaluation runs (``{scenario}__{label}__{seed}__{time}``)."""
+        return self.name
+
     def reset(self, seed: int | None = None) -> None:
         """Called at the start of every episode (with the episode's seed)."""
 
@@ -248,6 +253,11 @@ class SB3Policy(Policy):
         self.action_mode = action_mode
         self.obs_normalizer = obs_normalizer
         self.name = name or algo
+
+    @property
+    def run_label(self) -> str:
+        """Evaluation runs are labelled ``{name}-eval`` so they never look like training runs."""
+        return f"{self.name}-eval"
 
     def act(self, obs: Any, env: gym.Env) -> Any:
         """Deterministic action of the model."""

@@ -12,14 +12,25 @@ from pathlib import Path
 
 import pytest
 
-import train as cli
-
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "tiny_env:test/TinyDownload-v0"  # the agents tests' env double (tests/agents/tiny_env.py)
+# pytest puts tests/ first on sys.path for this file; without the repo root ahead of it,
+# `import envs` would find the test folder tests/envs/ (a namespace package) instead of envs/.
+sys.path.insert(0, str(ROOT))
+
+import train as cli  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "agents"))
+from small_scenario import write_small_scenario  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> str:
+    """The real default scenario with small test profiles (tests/agents/small_scenario.py)."""
+    return write_small_scenario(tmp_path_factory.mktemp("scenario"))
 
 
 def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests" / "agents")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, **kw)
 
@@ -51,8 +62,8 @@ def test_bad_arguments_name_argument_value_and_allowed(argv, message, capsys):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn", "maskable_ppo"])
-def test_train_smoke_subprocess(algo, tmp_path):
-    res = run_cli("train", "--algo", algo, "--scenario", TINY, "--timesteps", "300", "--seed", "2",
+def test_train_smoke_subprocess(algo, tmp_path, scenario):
+    res = run_cli("train", "--algo", algo, "--scenario", scenario, "--timesteps", "300", "--seed", "2",
                   "--n-envs", "2", "--logdir", str(tmp_path), "--no-progress")
     assert res.returncode == 0, res.stderr
     (run,) = tmp_path.iterdir()
@@ -61,25 +72,25 @@ def test_train_smoke_subprocess(algo, tmp_path):
     assert f"tensorboard --logdir {tmp_path}" in res.stdout
     res = run_cli("eval", str(run), "--episodes", "2")
     assert res.returncode == 0, res.stderr
-    assert algo in res.stdout and "mean [95 % CI]" in res.stdout
+    assert algo in res.stdout and "mean ± 95 % CI" in res.stdout
 
 
-def test_compare_every_baseline_subprocess(tmp_path):
+def test_compare_every_baseline_subprocess(tmp_path, scenario):
     out = tmp_path / "report"
-    res = run_cli("compare", "--scenario", TINY, "--seeds", "0", "1", "--episodes", "2", "--out", str(out),
+    res = run_cli("compare", "--scenario", scenario, "--seeds", "0", "1", "--episodes", "2", "--out", str(out),
                   "--logdir", str(tmp_path / "tb"), "--no-progress")
     assert res.returncode == 0, res.stderr
     md = (out / "results.md").read_text()
     for name in cli.BASELINE_NAMES:
         assert f"| {name} | 4 |" in md
-    res = run_cli("compare", "--scenario", TINY, "--seeds", "0", "--episodes", "1", "--out", str(out))
+    res = run_cli("compare", "--scenario", scenario, "--seeds", "0", "--episodes", "1", "--out", str(out))
     assert res.returncode == 2 and "already holds a report" in res.stderr
 
 
-def test_sigint_saves_and_resume_continues_the_step_count(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests" / "agents")}
+def test_sigint_saves_and_resume_continues_the_step_count(tmp_path, scenario):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "train", "--algo", "ppo", "--scenario", TINY,
+        [sys.executable, str(ROOT / "train.py"), "train", "--algo", "ppo", "--scenario", scenario,
          "--timesteps", "1000000", "--n-envs", "1", "--checkpoint-freq", "256", "--logdir", str(tmp_path),
          "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -103,7 +114,6 @@ def test_sigint_saves_and_resume_continues_the_step_count(tmp_path):
 
 
 def test_experiment_connectivity_subprocess(tmp_path):
-    sys.path.insert(0, str(ROOT / "tests" / "agents"))
     from test_connectivity import make_profile_file
 
     prof = make_profile_file(tmp_path / "toy.json")

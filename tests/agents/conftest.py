@@ -2,8 +2,8 @@
 
 ``tiny_env`` (in this folder) is a TEST DOUBLE of the project's environment that implements the
 contracts.md env API; it keeps the infrastructure tests fast and independent of the simulation.
-Tests that need the real environment use ``real_scenario`` and are skipped only if the env
-package has not been built yet.
+Tests of the real environment use ``real_scenario``: the shipped default scenario with small
+test profiles (``small_scenario.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import tiny_env  # noqa: E402
+from small_scenario import write_small_scenario  # noqa: E402
 
 tiny_env.register()
 
@@ -28,12 +29,9 @@ def tiny_id() -> str:
     return tiny_env.ENV_ID
 
 
-@pytest.fixture
-def real_scenario() -> str:
-    """The default scenario of the real environment (skips if envs is not built yet)."""
-    from agents.common import available_scenarios
-
-    names = available_scenarios()
-    if "urban_smartphone" not in names:
-        pytest.skip("real environment not available yet")
-    return "urban_smartphone"
+@pytest.fixture(scope="session")
+def real_scenario(tmp_path_factory) -> str:
+    """A YAML file of the REAL environment's default scenario (scenarios/urban_smartphone.yaml,
+    every physics setting as shipped) whose tasks use small test profiles (32 flat actions) and a
+    40-step horizon, so the real env runs in tests independently of the shipped profile files."""
+    return write_small_scenario(tmp_path_factory.mktemp("real_scenario"))

@@ -12,24 +12,28 @@ from agents.metrics import EpisodeAccumulator
 from agents.policies import GreedyPolicy, OraclePolicy, RandomPolicy
 
 
-def _info(acc, served, failed, tier, energy=0.0, nbytes=0.0, lat=0.0, depth=0):
+def _info(acc, served, failed, tier, energy=0.0, nbytes=0.0, lat=0.0, depth=0, latv=0.0, miss=0.0):
     return {"accuracy": acc, "served_requests": served, "failed_requests": failed,
+            "cost": {"latency_violation": latv, "deadline_miss": miss},
             "energy_j": energy, "bytes_downloaded": nbytes, "latency_s": lat, "source_tier": tier,
-            "reward_terms": {"accuracy": acc * served, "violation": -failed},
+            "reward_terms": {"accuracy": acc * (served + failed), "violation": -failed},
             "variant": {"depth": depth, "prune": 0, "bits": 1}, "invalid_action": False,
             "invalid_actions": 0}
 
 
 def test_accumulator_known_values():
     acc = EpisodeAccumulator()
-    acc.add(1.0, _info(0.8, 3, 1, "central", energy=0.5, nbytes=1e6, lat=0.02, depth=2))
+    # info["accuracy"] is the step's mean over its requests (failed ones count 0)
+    acc.add(1.0, _info(0.6, 3, 1, "central", energy=0.5, nbytes=1e6, lat=0.02, depth=2, latv=1, miss=1))
     acc.add(2.0, _info(0.6, 2, 0, "keep"))
     acc.add(-1.0, _info(0.0, 0, 4, 1, energy=0.1, nbytes=5e5, lat=0.04, depth=1))
     s = acc.result()
     assert s.ret == pytest.approx(2.0)
     assert s.length == 3
-    assert s.accuracy == pytest.approx((0.8 * 3 + 0.6 * 2) / 10)
+    assert s.accuracy == pytest.approx((0.6 * 4 + 0.6 * 2) / 10)
     assert s.violation_rate == pytest.approx(5 / 10)
+    assert s.latency_violation_rate == pytest.approx(1 / 10)
+    assert s.deadline_miss_rate == pytest.approx(1 / 2)
     assert s.energy_j == pytest.approx(0.6)
     assert s.bytes_downloaded == pytest.approx(1.5e6)
     assert s.latency_s == pytest.approx(0.03)
