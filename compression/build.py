@@ -68,10 +68,10 @@ COMMON: dict[str, Any] = {
     "train": TrainConfig(epochs=15, batch_size=128, lr=3e-3, weight_decay=1e-4, seed=0),
     # fine-tuning after pruning: 3 epochs at a lower peak learning rate
     "finetune": TrainConfig(epochs=3, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=1),
-    "progressive_bits": [8, 6, 4, 2],  # bit widths whose per-plane accuracy is measured
+    "progressive_bits": [16, 8, 6, 4, 2],  # bit widths whose per-plane accuracy is measured
     "proxy_batch": 64,  # training samples in the proxies' minibatch
-    "latency_rounds": 15,  # interleaved rounds; the median over rounds is stored
-    "latency_reps": 10,  # forward passes per model per round
+    "latency_rounds": 20,  # interleaved rounds over all (depth, prune) models
+    "latency_reps": 10,  # timed single passes per model per round; median of all is stored
 }
 
 #: Per-task architecture (K = 4 blocks, ~40-70 k parameters: TinyML scale).
@@ -98,7 +98,7 @@ NOTES = [
     "peak_memory_bytes: largest total bytes of live float32 activations over the steps of a "
     "batch-1 forward pass (a tensor is live from its producing layer to its last reader; weights "
     "excluded). Independent of bits because variants run as dequantized float32.",
-    "latency_s: median of interleaved rounds of batch-1 float32 forward passes on one CPU thread, "
+    "latency_s: median of batch-1 float32 forward passes timed in interleaved rounds, one CPU thread, "
     "measured once per (depth, prune) model and reused for every bit width (the variants run as "
     "dequantized float; no low-bit kernels). Unstructured-pruned models run dense, so their "
     "latency is that of the dense model. The build machine was shared, so latencies are noisy.",

@@ -16,10 +16,11 @@ Definitions (also written into each profile's ``notes``):
   step). The peak is the largest total bytes of live activations over all steps, i.e. the
   working memory an inference engine that frees each tensor after its last use needs, weights
   excluded. Residual inputs held for the skip path count while the branch runs.
-* **Latency** (``latency_s``): median over interleaved rounds of the mean wall time of a batch-1
-  forward pass on one CPU thread (``torch.set_num_threads(1)``, inference mode); each round
-  times every model in turn (order rotated each round), so load changes on a shared machine hit
-  all models alike.
+* **Latency** (``latency_s``): median wall time of a batch-1 forward pass on one CPU thread
+  (``torch.set_num_threads(1)``, inference mode), timed in interleaved rounds: each round times
+  ``reps`` single calls of every model in turn (order rotated each round), so load changes on a
+  shared machine hit all models alike; the median over all timed calls of a model drops calls
+  that were pre-empted by other processes.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def measure_latencies(
     Args:
         models: key -> model (run in eval/inference mode).
         input_shape: shape of one sample.
-        rounds: interleaved rounds (the median is taken over rounds).
-        reps: forward passes per model per round (their mean is one round's value).
+        rounds: interleaved rounds.
+        reps: single timed forward passes per model per round (the median is taken over all
+            ``rounds * reps`` timed passes of a model).
         warmup: untimed passes per model before timing.
 
     Note:
@@ -161,8 +163,8 @@ def measure_latencies(
             shift = r % len(keys)
             for k in keys[shift:] + keys[:shift]:
                 m = models[k]
-                t0 = time.perf_counter()
                 for _ in range(reps):
+                    t0 = time.perf_counter()
                     m(x)
-                times[k].append((time.perf_counter() - t0) / reps)
+                    times[k].append(time.perf_counter() - t0)
     return {k: float(np.median(v)) for k, v in times.items()}
