@@ -99,10 +99,10 @@ def make_multi_env(env_config: dict[str, Any]):
     _threads_one()
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
-    import envs
+    from envs.multi_device import parallel_env
 
     cfg = dict(env_config)
-    par = envs.parallel_env(scenario=cfg.pop("scenario"), n_devices=int(cfg.pop("n_devices")),
+    par = parallel_env(scenario=cfg.pop("scenario"), n_devices=int(cfg.pop("n_devices")),
                             **cfg.pop("env_kwargs", {}))
     return ParallelPettingZooEnv(par)
 

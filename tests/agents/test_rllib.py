@@ -25,11 +25,12 @@ pytest.importorskip("ray.rllib", reason="ray is installed without RLlib (pip ins
 
 from agents import rllib as rl  # noqa: E402
 
-#: Tiny PPO settings: 2 iterations of 100 env steps, one small epoch.
+#: Tiny PPO settings: iterations of 100 env steps in fragments of 25 (so 20-step episodes are
+#: cut across sample calls and the metrics callback must join the chunks), one small epoch.
 TINY_HP = {"lr": 3e-4, "gamma": 0.99, "lambda_": 0.95, "clip_param": 0.2, "entropy_coeff": 0.01,
            "vf_loss_coeff": 0.5, "num_epochs": 1, "minibatch_size": 50,
-           "train_batch_size_per_learner": 100, "rollout_fragment_length": 100, "fcnet_hiddens": [16],
-           "fcnet_activation": "tanh"}
+           "train_batch_size_per_learner": 100, "rollout_fragment_length": 25,
+           "num_envs_per_env_runner": 1, "fcnet_hiddens": [16], "fcnet_activation": "tanh"}
 
 
 def _envs_conftest():
@@ -134,3 +135,26 @@ def test_cli_rejects_other_algos(tiny_scenario):
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2
     assert "--algo ppo only" in proc.stderr
+
+
+def test_train_multi_device_shared_policy(tiny_scenario, local_ray, tmp_path):
+    n = 3
+    run = rl.train_rllib(tiny_scenario, 100, hyperparams=TINY_HP, logdir=tmp_path, multi_device=n,
+                         progress_bar=False, shutdown=False, env_kwargs={"scheduler": "proportional_fair"})
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["multi_device"] == n
+    assert run.name.startswith("tiny_rllib__rllib_ppo_multi3__0__")
+    s = _scalars(run)
+    # one shared module learns from every device
+    assert any(t.startswith(f"learner/{rl.SHARED_POLICY}/") for t in s)
+    assert not any(t.startswith("learner/default_policy/") for t in s)
+    assert s["rllib/episode_len_mean"][-1] == 20.0
+    # RLlib's episode return sums the devices; episode/return is the mean over devices
+    assert s["rllib/episode_return_mean"][-1] == pytest.approx(n * s["episode/return"][-1], rel=1e-6)
+    assert 0.0 <= s["episode/accuracy"][-1] <= 1.0
+    algo = rl.load_algorithm(run / "checkpoint")
+    try:
+        assert algo.get_module(rl.SHARED_POLICY) is not None
+        assert algo.get_module("default_policy") is None
+    finally:
+        algo.stop()
