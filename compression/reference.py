@@ -741,15 +741,15 @@ def nonzero_counts(stats: ArchStats, sparsity: float) -> tuple[int, int]:
 # CPU throughput (for derived latency)
 
 
-def measure_cpu_macs_per_s(arch: str, repeats: int = 3) -> float:
+def measure_cpu_macs_per_s(arch: str, repeats: int = 5) -> float:
     """Single-thread CPU throughput (MACs per second) of the full ``arch`` on this machine.
 
     Builds the model with random weights on the CPU, runs one warm-up and ``repeats`` timed
-    forward passes of one 224x224 image with one thread, and divides the exact MACs by the median
-    time. Other processes sharing the CPU make it noisy; it is stored in the profile.
+    forward passes of one 224x224 image with one thread, and divides the exact MACs by the
+    *fastest* pass (other processes sharing the CPU only ever slow a pass down, so the minimum is
+    the least disturbed estimate; it is still noisy on a loaded machine). Stored in the profile
+    with the machine's load average at the time.
     """
-    import statistics
-
     torch.set_num_threads(1)
     model = build(arch, device="cpu")
     macs = count(build(arch)).macs
@@ -761,7 +761,7 @@ def measure_cpu_macs_per_s(arch: str, repeats: int = 3) -> float:
             t0 = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t0)
-    return macs / statistics.median(times)
+    return macs / min(times)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -922,6 +922,7 @@ def reference_profile(
         "retention_from": retention.names,
         "latency_source": "derived",
         "cpu_macs_per_s": cpu_macs_per_s,
+        "cpu_load_avg_1min": _load_avg(),
         "notes": [
             "Architecture defined in compression/reference.py in plain torch.nn (no weights); params "
             "and macs exact from the layer shapes at 224x224 (params count BatchNorm as the model "
@@ -932,9 +933,9 @@ def reference_profile(
             "the accuracy ratio measured on our own models at the same relative level, averaged over "
             "the measured profiles in retention_from (relative depth k/K -> nearest measured depth).",
             "latency_s derived = macs / cpu_macs_per_s: single-thread throughput of the full "
-            "random-init model on the machine that built this file (median of 3 batch-1 runs, "
-            "shared CPU, noisy); the same for every bit width and for unstructured sparsity (dense "
-            "float kernels).",
+            "random-init model on the machine that built this file (fastest of 5 batch-1 runs; the "
+            "CPU was shared, see cpu_load_avg_1min, so it is noisy); the same for every bit width "
+            "and for unstructured sparsity (dense float kernels).",
             "size_bytes = the byte length compression.quantize.encode would produce for the "
             "BatchNorm-folded variant (computed from names and shapes; per-channel float32 scales, "
             "dense or bitmask-sparse bit-planes); unstructured sparsity spread uniformly over the "
@@ -945,6 +946,15 @@ def reference_profile(
         ],
         "variants": variants,
     }
+
+
+def _load_avg() -> float | None:
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not available on this platform
+        return None
 
 
 def build_reference_profiles(
