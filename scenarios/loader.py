@@ -202,6 +202,25 @@ class RewardConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceMixEntry:
+    """One device class of a multi-device cell (``envs.parallel_env``): its share of the devices
+    and its device section (keys not given are taken from the scenario's ``device`` section)."""
+
+    share: float = _f(lo=0.0, hi=1.0, lo_open=True, doc="fraction of the cell's devices of this class")
+    device: DeviceConfig = _f(doc="device section of this class (merged onto the scenario's device)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellConfig:
+    """Defaults of the multi-device env (``envs.parallel_env``); the single-device env ignores it."""
+
+    n_devices: int = _f(4, lo=1, hi=100_000, doc="devices sharing the cell")
+    scheduler: str = _f("equal", choices=("equal", "proportional_fair"), doc="air-interface scheduler")
+    pf_time_constant_steps: float = _f(10.0, lo=1.0, hi=1e9, doc="proportional-fair averaging time constant")
+    device_mix: list[DeviceMixEntry] = _f([], doc="device classes and shares (empty: all devices are 'device')")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A complete, validated scenario."""
 
@@ -217,6 +236,7 @@ class Scenario:
     library: LibraryConfig = _f(doc="library tiers")
     context: ContextConfig = _f(doc="task switching")
     reward: RewardConfig = field(default_factory=RewardConfig)
+    cell: CellConfig = field(default_factory=CellConfig)
     source_file: str = field(default="<dict>", compare=False, metadata={"internal": True})
 
     @property
@@ -358,6 +378,10 @@ def _cross_check(sc: Scenario, file: str) -> None:
     if m.start_hour_max < m.start_hour_min:
         raise _err(file, "mobility.start_hour_max", m.start_hour_max,
                    f"is below mobility.start_hour_min = {m.start_hour_min}; allowed: >= start_hour_min")
+    mix = sc.cell.device_mix
+    if mix and abs(sum(m.share for m in mix) - 1.0) > 1e-6:
+        raise _err(file, "cell.device_mix", [m.share for m in mix],
+                   f"has shares summing to {sum(m.share for m in mix):.6g}; allowed: shares summing to 1")
     if sc.library.edge.capacity_bytes <= 0 and sc.library.edge.initial_fill_prob > 0:
         raise _err(file, "library.edge.initial_fill_prob", sc.library.edge.initial_fill_prob,
                    "needs library.edge.capacity_bytes > 0; allowed: 0 when the edge has no capacity")
@@ -420,9 +444,25 @@ def scenario_from_dict(data: dict[str, Any], file: str = "<dict>", **overrides: 
     if overrides:
         label = f"{file} (with overrides {sorted(overrides)})"
         data = _apply_overrides(data, overrides, label)
+    data = _merge_device_mix(data)
     sc = _build(Scenario, data, label, "")
     _cross_check(sc, label)
     return dataclasses.replace(sc, source_file=file)
+
+
+def _merge_device_mix(data: Any) -> Any:
+    """``cell.device_mix[i].device`` keys not given are taken from the top-level ``device``."""
+    cell = data.get("cell") if isinstance(data, dict) else None
+    mix = cell.get("device_mix") if isinstance(cell, dict) else None
+    if not isinstance(mix, list) or not any(isinstance(m, dict) and isinstance(m.get("device"), dict)
+                                            for m in mix):
+        return data
+    base = data.get("device") if isinstance(data.get("device"), dict) else {}
+    data = _copy(data)
+    for m in data["cell"]["device_mix"]:
+        if isinstance(m, dict) and isinstance(m.get("device"), dict):
+            m["device"] = {**base, **m["device"]}
+    return data
 
 
 def load_scenario(name_or_path: str | Path, **overrides: Any) -> Scenario:
