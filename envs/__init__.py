@@ -44,6 +44,21 @@ def make_env(scenario_name: str, **kwargs: Any) -> gym.Env:
     return gym.make(CUSTOM_ID, scenario=scenario_name, **kwargs)
 
 
+def parallel_env(scenario: str = "urban_smartphone", n_devices: int | None = None, **kwargs: Any):
+    """PettingZoo multi-device env (N devices sharing one cell), see :mod:`envs.multi_device`.
+
+    Needs the optional extra ``pip install -e .[multi]`` (pettingzoo); imported lazily.
+    """
+    try:
+        from envs.multi_device import parallel_env as _parallel_env
+    except ImportError as exc:
+        if "pettingzoo" not in str(exc):
+            raise
+        raise ImportError("envs.parallel_env needs pettingzoo, an optional extra: pip install -e .[multi] "
+                          f"({exc})") from exc
+    return _parallel_env(scenario=scenario, n_devices=n_devices, **kwargs)
+
+
 def _register() -> None:
     for name, env_id in SCENARIO_IDS.items():
         if env_id in gym.registry:
@@ -61,4 +76,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["CUSTOM_ID", "SCENARIO_IDS", "ModelDownloadEnv", "make_custom", "make_env"]
+__all__ = ["CUSTOM_ID", "SCENARIO_IDS", "ModelDownloadEnv", "make_custom", "make_env", "parallel_env"]
