@@ -77,7 +77,9 @@ def correlation_summary(p: Profile) -> dict[str, dict[str, float | int | None]]:
     Keys per proxy: ``kendall_tau``, ``spearman_rho``, ``n`` (all variants);
     ``tau_within_bits``, ``rho_within_bits`` (mean over bit-width groups);
     ``tau_across_bits``, ``rho_across_bits`` (mean over (depth, prune) groups: ranking of the
-    bit widths of one architecture). ``None`` where undefined (a constant proxy or accuracy).
+    bit widths of one architecture); ``tau_across_bits_min4``: the same without the variants
+    below 4 bits (is the ranking more than spotting the 2-bit collapse?). ``None`` where
+    undefined (a constant proxy or accuracy).
     """
     from compression.proxies import proxy_correlations, proxy_correlations_by_axis
 
@@ -86,6 +88,9 @@ def correlation_summary(p: Profile) -> dict[str, dict[str, float | int | None]]:
     overall = proxy_correlations(variants, names)
     within = proxy_correlations_by_axis(variants, ("bits",), names)["mean"]
     across = proxy_correlations_by_axis(variants, ("depth", "prune"), names)["mean"]
+    across4 = proxy_correlations_by_axis(
+        [v for v in variants if v["bits"] >= 4], ("depth", "prune"), names
+    )["mean"]
     out = {}
     for n in names:
         out[n] = {
@@ -94,6 +99,7 @@ def correlation_summary(p: Profile) -> dict[str, dict[str, float | int | None]]:
             "rho_within_bits": within[n]["spearman_rho"],
             "tau_across_bits": across[n]["kendall_tau"],
             "rho_across_bits": across[n]["spearman_rho"],
+            "tau_across_bits_min4": across4[n]["kendall_tau"],
         }
     return out
 
@@ -157,12 +163,13 @@ def markdown_correlations(profiles: Sequence[Profile]) -> str:
         summary = correlation_summary(p)
         rows = [
             [n, _fmt(s["kendall_tau"]), _fmt(s["spearman_rho"]), _fmt(s["tau_within_bits"]),
-             _fmt(s["rho_within_bits"]), _fmt(s["tau_across_bits"])]
+             _fmt(s["rho_within_bits"]), _fmt(s["tau_across_bits"]),
+             _fmt(s["tau_across_bits_min4"])]
             for n, s in summary.items()
         ]
         n_var = int(p.valid.sum())
         header = ["proxy", "tau (all)", "rho (all)", "tau within bits", "rho within bits",
-                  "tau across bits"]
+                  "tau across bits", "tau across bits >= 4"]
         parts.append(f"**{p.name}** ({n_var} variants):\n\n" + _md_table(header, rows))
     return "\n\n".join(parts)
 
@@ -227,12 +234,13 @@ def _correlation_table(p: Profile) -> Any:
 
     t = Table(title=f"{p.name}: proxy rank correlation with accuracy")
     for col in ("proxy", "n", "tau (all)", "rho (all)", "tau within bits", "rho within bits",
-                "tau across bits", "rho across bits"):
+                "tau across bits", "rho across bits", "tau across bits >= 4"):
         t.add_column(col, justify="right")
     for n, s in correlation_summary(p).items():
         t.add_row(n, str(s["n"]), _fmt(s["kendall_tau"]), _fmt(s["spearman_rho"]),
                   _fmt(s["tau_within_bits"]), _fmt(s["rho_within_bits"]),
-                  _fmt(s["tau_across_bits"]), _fmt(s["rho_across_bits"]))
+                  _fmt(s["tau_across_bits"]), _fmt(s["rho_across_bits"]),
+                  _fmt(s["tau_across_bits_min4"]))
     return t
 
 

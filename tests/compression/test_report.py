@@ -33,7 +33,8 @@ def _profile() -> dict:
                     "params": int(100 * d * width),
                     "accuracy": round(acc - PRUNE_DROP[p["kind"]] - BITS_DROP[b], 6),
                     "latency_s": 1e-4 * d,
-                    "proxies": {"params": 100.0 * d * width, "noise": float((7 * i) % 11)},
+                    "proxies": {"params": 100.0 * d * width, "noise": float((7 * i) % 11),
+                                "bits_aware": float(b)},
                 })
                 i += 1
     return {"name": "toy", "task": "toy", "model": "tiny", "source": "measured",
@@ -58,10 +59,15 @@ def test_correlation_summary(prof_path: Path) -> None:
     s = report.correlation_summary(load_profile(prof_path))
     # params cannot rank bit widths: constant inside every (depth, prune) group -> undefined
     assert s["params"]["tau_across_bits"] is None
+    assert s["params"]["tau_across_bits_min4"] is None
     # within one bit width, params orders depth exactly, and structured pruning lowers both
     assert s["params"]["tau_within_bits"] > 0.7
     assert s["params"]["n"] == 27
     assert -0.5 < s["noise"]["kendall_tau"] < 0.5
+    # a proxy that follows the bit width ranks the bits of every architecture perfectly
+    assert s["bits_aware"]["tau_across_bits"] == pytest.approx(1.0)
+    assert s["bits_aware"]["tau_across_bits_min4"] == pytest.approx(1.0)
+    assert s["bits_aware"]["tau_within_bits"] is None  # constant inside one bit width
 
 
 def test_markdown_output(prof_path: Path, capsys) -> None:
