@@ -222,6 +222,8 @@ class BatchSim:
         self._edge_sizes = np.tile(p.full_size_bytes, sc.mobility.n_zones)
         self._cap = sc.library.edge.capacity_bytes
         self._fill_p = sc.library.edge.initial_fill_prob
+        self._fit_table: np.ndarray | None = None  # per task: variants that fit the storage
+        self._fit_count: np.ndarray | None = None
 
     # ------------------------------------------------------------------ actions
     def flat_actions(self, multi: np.ndarray) -> np.ndarray:
@@ -243,6 +245,20 @@ class BatchSim:
         for r, g in zip(rows, rngs):
             self.rngs[r] = g
         self.exo.init_rows(rows, rngs)
+        if self.edge_present.strides[0] == 0:  # one edge cache shared by all rows: row by row
+            self._reset_rows_loop(rows, rngs)
+        else:
+            self._reset_rows_batch(rows, rngs)
+        self.k[rows] = 0
+        self.t[rows] = 0
+        self.pend_mi[rows] = self.nomodel
+        self.pend_rem[rows] = 0.0
+        self.pend_act[rows] = 0.0
+        self.energy_left[rows] = self.budget_j
+        self.invalid_count[rows] = 0
+
+    def _reset_rows_loop(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        """On-board model and edge-cache fill of ``rows``, one row at a time."""
         p = self.p
         storage = p.scenario.device.storage_bytes
         for r, g in zip(rows, rngs):
@@ -265,13 +281,40 @@ class BatchSim:
                         used[z] += size
                         self.edge_present[r, j] = 1.0
                         self.edge_lastuse[r, j] = -1.0 - u[2 + j]  # older than any step
-        self.k[rows] = 0
-        self.t[rows] = 0
-        self.pend_mi[rows] = self.nomodel
-        self.pend_rem[rows] = 0.0
-        self.pend_act[rows] = 0.0
-        self.energy_left[rows] = self.budget_j
-        self.invalid_count[rows] = 0
+
+    def _reset_rows_batch(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        """:meth:`_reset_rows_loop` vectorised over the rows (same draws, bit-identical result)."""
+        if self._fit_table is None:
+            p = self.p
+            storage = p.scenario.device.storage_bytes
+            fits = [np.flatnonzero(p.valid[m] & (p.size_bytes[m] <= storage)) for m in range(self.K)]
+            self._fit_count = np.array([len(f) for f in fits], dtype=np.int64)
+            self._fit_table = np.zeros((self.K, max(1, int(self._fit_count.max()))), dtype=np.int64)
+            for m, f in enumerate(fits):
+                self._fit_table[m, :len(f)] = f
+        nr = len(rows)
+        u = np.empty((nr, 2 + self.zk))
+        for i, g in enumerate(rngs):
+            u[i] = g.random(2 + self.zk)
+        m = np.minimum((u[:, 0] * self.K).astype(np.int64), self.K - 1)
+        cnt = self._fit_count[m]
+        pick = np.maximum(np.minimum((u[:, 1] * cnt).astype(np.int64), cnt - 1), 0)
+        v = self._fit_table[m, pick]
+        self.ob_mi[rows] = np.where(cnt > 0, (m * self.V + v).astype(np.float64), self.nomodel)
+        present = np.zeros((nr, self.zk))
+        lastuse = np.full((nr, self.zk), -np.inf)
+        if self._fill_p > 0:
+            used = np.zeros((nr, self.p.scenario.mobility.n_zones))
+            for j in range(self.zk):
+                z = j // self.K
+                size = self._edge_sizes[j]
+                uj = u[:, 2 + j]
+                ok = (uj < self._fill_p) & (used[:, z] + size <= self._cap)
+                used[:, z] += np.where(ok, size, 0.0)
+                present[:, j] = ok
+                lastuse[:, j] = np.where(ok, -1.0 - uj, -np.inf)  # older than any step
+        self.edge_present[rows] = present
+        self.edge_lastuse[rows] = lastuse
 
     # ------------------------------------------------------------------ transition
     def _transition(self, xp, cur, ci, eh, a, ob_mi, pend_mi, pend_rem, pend_act, energy_left):

@@ -61,7 +61,7 @@ CASES = [
     # and the scenario horizon (50 steps, chunk of 51 steps) all force autoresets
     ("multidiscrete", "flat", {"max_episode_steps": 12}, 40),
     ("discrete", "dict", {"max_episode_steps": 9}, 30),
-    ("multidiscrete", "flat", {"device__energy_budget_j": 3.0}, 40),
+    ("multidiscrete", "flat", {"device__energy_budget_j": 0.5}, 40),
     ("discrete", "flat", {}, 130),
 ]
 
@@ -99,7 +99,7 @@ def test_next_step_columns_equal_single_envs(tiny_scenario_path, action_mode, ob
     assert resets >= N  # every row went through at least one autoreset
 
 
-@pytest.mark.parametrize("kw", [{"max_episode_steps": 7}, {"device__energy_budget_j": 3.0}])
+@pytest.mark.parametrize("kw", [{"max_episode_steps": 7}, {"device__energy_budget_j": 0.5}])
 def test_same_step_columns_equal_single_envs(tiny_scenario_path, kw):
     venv = _vec(tiny_scenario_path, autoreset_mode="same_step", **kw)
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
@@ -254,7 +254,7 @@ def test_disabled_autoreset_and_reset_mask(tiny_scenario_path):
 
 # ---------------------------------------------------------------------- SB3 adapter
 @pytest.mark.parametrize("action_mode,kw", [("multidiscrete", {"max_episode_steps": 11}),
-                                            ("discrete", {"device__energy_budget_j": 3.0}),
+                                            ("discrete", {"device__energy_budget_j": 0.5}),
                                             ("discrete", {})])
 def test_sb3_adapter_equals_dummy_vec_env(tiny_scenario_path, action_mode, kw):
     native = InsituSB3VecEnv(N, scenario=tiny_scenario_path, action_mode=action_mode, **kw)
@@ -420,3 +420,27 @@ def test_columns_equal_single_envs_with_edge_evictions(tiny_scenario_path):
             assert np.array_equal(obs[i], so) and rew[i] == sr, f"step {t} row {i}"
             assert np.array_equal(venv.sim.edge_present[i], s.unwrapped.sim.edge_present[0])
     assert evicted > 0
+
+
+@pytest.mark.parametrize("overrides", [{"library__edge__capacity_bytes": 9e6, "library__edge__initial_fill_prob": 0.9},
+                                       {"device__storage_bytes": 2e5}])
+def test_batched_row_reset_equals_row_by_row(tiny_scenario_dict, overrides):
+    """BatchSim's vectorised reset (on-board model, edge fill) equals its row-by-row version."""
+    from envs.sim import BatchSim, build_params
+    from scenarios import scenario_from_dict
+
+    params = build_params(scenario_from_dict(tiny_scenario_dict, **overrides))
+    b = 64
+    fast, slow = BatchSim(params, b), BatchSim(params, b)
+    slow._reset_rows_batch = slow._reset_rows_loop  # force the reference path
+    for seed in (0, 1):
+        rows = np.arange(b) if seed == 0 else np.arange(3, b, 2)
+        fast.reset_rows(rows, [np.random.default_rng(seed * 1000 + int(r)) for r in rows])
+        slow.reset_rows(rows, [np.random.default_rng(seed * 1000 + int(r)) for r in rows])
+        assert np.array_equal(fast.ob_mi, slow.ob_mi)
+        assert np.array_equal(fast.edge_present, slow.edge_present)
+        assert np.array_equal(fast.edge_lastuse, slow.edge_lastuse)
+        assert np.array_equal(fast.observe(), slow.observe())
+    assert 0 < fast.edge_present.mean() < 1 or "device__storage_bytes" in overrides
+    if "device__storage_bytes" in overrides:  # task 0 has no variant that fits: no model on board
+        assert (fast.ob_mi == fast.nomodel).any() and (fast.ob_mi != fast.nomodel).any()
