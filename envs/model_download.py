@@ -115,7 +115,7 @@ class ModelDownloadEnv(gym.Env):
     | model | bits | bit width / 32 | [0, 1] |
     | model | latency_ok | its inference latency meets its task's budget | [0, 1] |
     | model | download_pending | a download is in flight | [0, 1] |
-    | model | download_remaining | q / (1 + q), q = remaining download time / dt | [0, 1) |
+    | model | download_remaining | bytes still to arrive / model storage | [0, 1] |
     | model | pending_task_match, pending_accuracy | of the model in flight | [0, 1] |
     | library | edge_has_task | the current zone's edge cache holds the task's model | [0, 1] |
 

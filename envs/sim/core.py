@@ -8,10 +8,13 @@ One step for each row (DESIGN.md section 3):
 1. the action (flat index, see :mod:`envs.sim.params`) is looked up in the action table for the
    row's (task, download pending, edge has the task's model, local tier has it): an invalid
    action becomes a penalised no-op;
-2. a download starts: latency ``L = rtt_path + compress_time + S / min(rate_air, backhaul)`` at
-   the row's *true* rate of this step (held for the whole download: block-fading approximation);
-   receive energy ``P_rx x air_time`` is charged now; while it is in flight (possibly over several
-   steps) no other download can start (only *keep* is valid);
+2. a download starts: it first takes its fixed time (round trips + on-the-fly compression), then
+   moves its bytes at each step's *true* rate, ``min(rate_air, backhaul)`` re-read every step, so
+   ``L = rtt_path + compress_time + S / min(rate_air, backhaul)`` when the rate holds (this
+   projection at the start step's rate is ``latency_s`` and is checked against the deadline);
+   receive energy ``P_rx x air_time`` is charged per step for the time the radio receives; while
+   a download is in flight (possibly over several steps) no other can start (only *keep* is
+   valid);
 3. requests of this step (Poisson, pre-generated) are served *in situ*: the old model serves the
    fraction of the step before the new one arrives, the new one the rest; a request succeeds with
    the model's accuracy if the model is for the request's task and its inference latency meets
@@ -127,6 +130,7 @@ class StepResult(NamedTuple):
     accuracy_sum: np.ndarray      # sum of accuracies over requests
     deadline_miss: np.ndarray     # bool [B]
     energy_over_j: np.ndarray     # energy beyond the per-step allowance
+    air_time_s: np.ndarray        # time the radio received during this step
 
 
 def default_chunk_steps(params: SimParams) -> int:
@@ -136,6 +140,10 @@ def default_chunk_steps(params: SimParams) -> int:
     the same value (this function) to reproduce each other's trajectories.
     """
     return int(min(256, params.scenario.max_episode_steps + 1))
+
+
+#: Order of the per-row state arrays that :meth:`BatchSim._transition` reads and returns.
+STATE_FIELDS = ("ob_mi", "pend_mi", "pend_fix", "pend_bytes", "pend_spbh", "pend_act", "energy_left")
 
 
 class RowStep(NamedTuple):
@@ -158,6 +166,7 @@ class RowStep(NamedTuple):
     accuracy_sum: float
     deadline_miss: bool
     energy_over_j: float
+    air_time_s: float
 
 
 class BatchSim:
@@ -198,6 +207,7 @@ class BatchSim:
         self.rx_power_w = sc.device.rx_power_w
         self.budget_j = sc.device.energy_budget_j
         self.inv_budget = 1.0 / self.budget_j
+        self.inv_storage = 1.0 / sc.device.storage_bytes
         self.allow_j = p.energy_allowance_j
         self.inv_allow = 1.0 / self.allow_j
         self.rngs: list[np.random.Generator | None] = [None] * batch_size
@@ -207,7 +217,9 @@ class BatchSim:
         self.t = np.zeros(b, dtype=np.int64)
         self.ob_mi = np.full(b, self.nomodel)
         self.pend_mi = np.full(b, self.nomodel)
-        self.pend_rem = np.zeros(b)
+        self.pend_fix = np.zeros(b)
+        self.pend_bytes = np.zeros(b)
+        self.pend_spbh = np.zeros(b)
         self.pend_act = np.zeros(b)
         self.energy_left = np.full(b, self.budget_j)
         self.invalid_count = np.zeros(b, dtype=np.int64)
@@ -252,7 +264,9 @@ class BatchSim:
         self.k[rows] = 0
         self.t[rows] = 0
         self.pend_mi[rows] = self.nomodel
-        self.pend_rem[rows] = 0.0
+        self.pend_fix[rows] = 0.0
+        self.pend_bytes[rows] = 0.0
+        self.pend_spbh[rows] = 0.0
         self.pend_act[rows] = 0.0
         self.energy_left[rows] = self.budget_j
         self.invalid_count[rows] = 0
@@ -317,34 +331,48 @@ class BatchSim:
         self.edge_lastuse[rows] = lastuse
 
     # ------------------------------------------------------------------ transition
-    def _transition(self, xp, cur, ci, eh, a, ob_mi, pend_mi, pend_rem, pend_act, energy_left):
+    def _transition(self, xp, cur, ci, eh, a, ob_mi, pend_mi, pend_fix, pend_bytes, pend_spbh,
+                    pend_act, energy_left):
         """Pure one-step transition, written once for both backends (no mutation).
 
         ``xp`` is :data:`NUMPY_OPS` (arrays over rows) or :data:`SCALAR_OPS` (Python floats of one
         row). Only IEEE-exact operations (+, -, *, /, min, max, comparisons) touch the values, so
-        both backends give bit-identical results.
+        both backends give bit-identical results. State order: :data:`STATE_FIELDS`.
+
+        A download first spends its fixed time (round trips + compression, ``pend_fix``), then
+        moves its bytes (``pend_bytes``) at this step's seconds-per-byte ``max(8 / rate_air,
+        8 / backhaul)``; the rate is re-read every step, so a download started during a blockage
+        speeds up when the blockage ends. It arrives inside the step once both are done.
         """
         col = xp.col
         task = col(ci, 0)
         idx = col(ci, 2) + xp.to_int(pend_act * 4.0 + eh * 2.0) * self.A + a
         row = xp.take(self._at, idx)
         is_dl = col(row, A_IS_DL)
-        air = col(row, A_SIZE) * xp.maximum(col(cur, E_INVRATE), col(row, A_INVBH))
-        lat = col(row, A_LFIX) + air
-        pend_rem = pend_rem + lat  # downloads only start when none is pending (rem = 0)
+        # a download starts (only when none is pending: the pending fields are 0 then)
+        pend_fix = pend_fix + col(row, A_LFIX)
+        pend_bytes = pend_bytes + col(row, A_SIZE)
+        pend_spbh = pend_spbh + col(row, A_INVBH)
         pend_mi = xp.minimum(pend_mi, col(row, A_MI))
         pend_act = pend_act + is_dl
-        q = pend_rem * self.inv_dt
-        arr = pend_act * (q <= 1.0)
+        spb = xp.maximum(col(cur, E_INVRATE), pend_spbh)  # seconds per byte this step
+        # latency of a download started now if this step's rate held (deadline check, info)
+        lat = col(row, A_LFIX) + col(row, A_SIZE) * spb
+        # progress within this step
+        t_fix = xp.minimum(pend_fix, self.dt)
+        t_need = pend_bytes * spb
+        t_tx = xp.minimum(t_need, self.dt - t_fix)
+        arr = pend_act * (t_fix + t_need <= self.dt)  # the new model arrives in this step
+        q = (t_fix + t_tx) * self.inv_dt               # fraction of the step before arrival
         nreq = col(cur, E_NREQ)
-        wo = (xp.minimum(q, 1.0) + (1.0 - pend_act)) * nreq  # requests the old model serves
-        wn = arr * (1.0 - q) * nreq                          # requests the new model serves
+        wo = (arr * q + (1.0 - arr)) * nreq  # requests the old model serves
+        wn = arr * (1.0 - q) * nreq          # requests the new model serves
         mo = xp.take(self._mt, xp.to_int(ob_mi) * self.K + task)
         mn = xp.take(self._mt, xp.to_int(pend_mi) * self.K + task)
         served = wo * col(mo, M_SERVED) + wn * col(mn, M_SERVED)
         acc_sum = wo * col(mo, M_ACC) + wn * col(mn, M_ACC)
         latv = wo * col(mo, M_LATV) + wn * col(mn, M_LATV)
-        energy = self.rx_power_w * air + (wo * col(mo, M_EINF) + wn * col(mn, M_EINF))
+        energy = self.rx_power_w * t_tx + (wo * col(mo, M_EINF) + wn * col(mn, M_EINF))
         energy_left = energy_left - energy
         over = xp.maximum(energy - self.allow_j, 0.0)
         inv_exp = col(cur, E_INV_EXPREQ)
@@ -354,14 +382,25 @@ class BatchSim:
         terms = (acc_sum * inv_exp * w[0], latv * inv_exp * w[1], dmiss * w[2],
                  over * self.inv_allow * w[3], col(row, A_BH_NORM) * w[4], invalid * w[5])
         reward = terms[0] + terms[1] + terms[2] + terms[3] + terms[4] + terms[5]
-        # arrival: the new model replaces the old one
+        # bookkeeping of the download in flight; arrival: the new model replaces the old one
+        keep = 1.0 - arr
+        pend_fix = (pend_fix - t_fix) * keep
+        pend_bytes = (pend_bytes - t_tx / spb) * keep
+        pend_spbh = pend_spbh * keep
         ob_mi = ob_mi + arr * (pend_mi - ob_mi)
         pend_mi = pend_mi + arr * (self.nomodel - pend_mi)
         pend_act = pend_act - arr
-        pend_rem = xp.maximum(pend_rem - self.dt, 0.0)
-        state = (ob_mi, pend_mi, pend_rem, pend_act, energy_left)
-        out = (reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid)
+        state = (ob_mi, pend_mi, pend_fix, pend_bytes, pend_spbh, pend_act, energy_left)
+        out = (reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, t_tx)
         return state, out
+
+    def _get_state(self) -> tuple:
+        """State arrays in :data:`STATE_FIELDS` order."""
+        return tuple(getattr(self, n) for n in STATE_FIELDS)
+
+    def _set_state(self, state: tuple) -> None:
+        for n, v in zip(STATE_FIELDS, state):
+            setattr(self, n, v)
 
     def _advance(self, rows_hit_end: np.ndarray) -> None:
         self.exo.generate(rows_hit_end, [self.rngs[r] for r in rows_hit_end], fresh=False)
@@ -382,10 +421,9 @@ class BatchSim:
         cur = self.exo.f[ar, k]
         ci = self.exo.ci[ar, k]
         eh = self.edge_present[ar, ci[:, 1]]
-        state, out = self._transition(NUMPY_OPS, cur, ci, eh, a, self.ob_mi, self.pend_mi,
-                                      self.pend_rem, self.pend_act, self.energy_left)
-        self.ob_mi, self.pend_mi, self.pend_rem, self.pend_act, self.energy_left = state
-        reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid = out
+        state, out = self._transition(NUMPY_OPS, cur, ci, eh, a, *self._get_state())
+        self._set_state(state)
+        reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, air = out
         inv = invalid > 0.0
         self.invalid_count += inv
         edge_op = row[:, A_EDGE_OP]
@@ -409,7 +447,7 @@ class BatchSim:
             bytes_downloaded=row[:, A_SIZE], backhaul_bytes=row[:, A_BH_BYTES],
             source_tier=row[:, A_TIER], action=a, invalid=inv, requests=nreq, served=served,
             latency_violations=latv, accuracy_sum=acc_sum, deadline_miss=dmiss > 0.0,
-            energy_over_j=over,
+            energy_over_j=over, air_time_s=air,
         )
 
     def step_row(self, r: int, a: int) -> RowStep:
@@ -422,13 +460,12 @@ class BatchSim:
         cur = self.exo.f[r, k].tolist()
         ci = self.exo.ci[r, k].tolist()
         eh = float(self.edge_present[r, ci[1]])
-        state, out = self._transition(SCALAR_OPS, cur, ci, eh, a, float(self.ob_mi[r]),
-                                      float(self.pend_mi[r]), float(self.pend_rem[r]),
-                                      float(self.pend_act[r]), float(self.energy_left[r]))
-        (self.ob_mi[r], self.pend_mi[r], self.pend_rem[r], self.pend_act[r],
-         energy_left) = state
-        self.energy_left[r] = energy_left
-        reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid = out
+        state, out = self._transition(SCALAR_OPS, cur, ci, eh, a,
+                                      *[float(getattr(self, n)[r]) for n in STATE_FIELDS])
+        for n, v in zip(STATE_FIELDS, state):
+            getattr(self, n)[r] = v
+        energy_left = state[-1]
+        reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, air = out
         if invalid > 0.0:
             self.invalid_count[r] += 1
         if row[A_EDGE_OP]:
@@ -440,7 +477,7 @@ class BatchSim:
             self._advance(np.array([r]))
         return RowStep(reward, energy_left <= 0.0, t >= self.horizon, terms, lat, energy, row[A_SIZE],
                        row[A_BH_BYTES], int(row[A_TIER]), a, invalid > 0.0, nreq, served, latv,
-                       acc_sum, dmiss > 0.0, over)
+                       acc_sum, dmiss > 0.0, over, air)
 
     # ------------------------------------------------------------------ observation / masks
     def observe(self) -> np.ndarray:
@@ -456,9 +493,8 @@ class BatchSim:
         out[:, d + 2:d + 2 + N_MODEL_FEATURES] = self._mf[self.ob_mi.astype(np.int64) * self.K + task]
         j = d + 2 + N_MODEL_FEATURES
         pf = self._mf[self.pend_mi.astype(np.int64) * self.K + task]
-        q = self.pend_rem * self.inv_dt
         out[:, j] = self.pend_act
-        out[:, j + 1] = q / (1.0 + q)
+        out[:, j + 1] = np.minimum(self.pend_bytes * self.inv_storage, 1.0)
         out[:, j + 2] = pf[:, 1]
         out[:, j + 3] = pf[:, 2]
         out[:, j + 4] = self.edge_present[ar, ci[:, 1]]
@@ -474,11 +510,11 @@ class BatchSim:
         out[:d] = self.exo.obs[r, k]
         e = float(self.energy_left[r]) * self.inv_budget
         prog = float(self.t[r]) * (1.0 / self.horizon)
-        q = float(self.pend_rem[r]) * self.inv_dt
+        rem = float(self.pend_bytes[r]) * self.inv_storage
         pf = self._mf[int(self.pend_mi[r]) * self.K + task].tolist()
         out[d:] = [-1.0 if e < -1.0 else (1.0 if e > 1.0 else e), prog if prog < 1.0 else 1.0,
                    *self._mf[int(self.ob_mi[r]) * self.K + task].tolist(),
-                   float(self.pend_act[r]), q / (1.0 + q), pf[1], pf[2], float(self.edge_present[r, zt])]
+                   float(self.pend_act[r]), rem if rem < 1.0 else 1.0, pf[1], pf[2], float(self.edge_present[r, zt])]
         return out
 
     def action_mask_row(self, r: int) -> np.ndarray:
@@ -566,9 +602,8 @@ class BatchSim:
         def rep(x):
             return np.full(n, x[row])
 
-        _, out = self._transition(NUMPY_OPS, cur, ci, eh, np.arange(n), rep(self.ob_mi),
-                                  rep(self.pend_mi), rep(self.pend_rem), rep(self.pend_act),
-                                  rep(self.energy_left))
+        _, out = self._transition(NUMPY_OPS, cur, ci, eh, np.arange(n),
+                                  *[rep(x) for x in self._get_state()])
         return out[0]
 
     def true_rate_bps(self, row: int = 0) -> float:

@@ -38,7 +38,8 @@ from envs.sim.params import N_RATE_HISTORY, SimParams
 N_E_FIELDS = 18
 
 # Uniform and normal draw columns per step.
-_U_DIR, _U_LOSR, _U_LOSV, _U_BLOCK, _U_TASK, _U_LOAD = range(6)
+_U_DIR, _U_LOSR, _U_LOSV, _U_BLOCK, _U_TASK, _U_LOAD, _U_LOADV, _U_REQ = range(8)
+_N_U = 8
 _Z_FRE, _Z_FIM, _Z_SF, _Z_EST = range(4)
 
 #: Names of the exogenous observation features (in order); see envs.model_download docstring.
@@ -63,6 +64,29 @@ def exo_feature_names(params: SimParams) -> list[tuple[str, str]]:
 def _lognorm(x: np.ndarray, lo_exp: float, span: float) -> np.ndarray:
     """(log10(x) - lo_exp) / span, clipped to [0, 1]."""
     return np.clip((np.log10(np.maximum(x, 1e-30)) - lo_exp) / span, 0.0, 1.0)
+
+
+def _poisson_cdf_table(means: np.ndarray) -> np.ndarray:
+    """CDF tables [len(means), L] of Poisson distributions, padded with 2.0 (never reached).
+
+    L covers mean + 12 sqrt(mean) + 20, where the remaining tail mass is below 1e-15.
+    """
+    means = np.atleast_1d(np.asarray(means, dtype=float))
+    length = int(np.ceil(means.max() + 12.0 * np.sqrt(means.max()) + 20.0))
+    ks = np.arange(length)
+    out = np.full((len(means), length), 2.0)
+    for i, lam in enumerate(means):
+        if lam <= 0:
+            continue  # no events: the count of CDF entries <= u is always 0
+        logp = -lam + ks * np.log(lam) - np.cumsum(np.log(np.maximum(ks, 1)))
+        cdf = np.cumsum(np.exp(logp))
+        out[i, :] = np.where(cdf < 1.0 - 1e-15, cdf, 2.0)
+    return out
+
+
+def _poisson_icdf(u: np.ndarray, cdf_table: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Poisson counts by inverse CDF: the number of CDF entries <= u, table row ``which``."""
+    return (u[..., None] >= cdf_table[which]).sum(-1).astype(float)
 
 
 def _ffill(values: np.ndarray, redraw: np.ndarray, carry: np.ndarray) -> np.ndarray:
@@ -144,6 +168,9 @@ class ExoBuffer:
         self.sf_std = (std["nlos"], std["los"])
         self.lam_load = (c.load.mean_other_users_night, c.load.mean_other_users_day)
         self.req_mean = p.request_rate_hz * sc.dt_s
+        # Poisson draws by inverse CDF of one uniform: requests of the active task, other users
+        self.req_cdf = _poisson_cdf_table(self.req_mean)
+        self.load_cdf = _poisson_cdf_table(np.asarray(self.lam_load, dtype=float))
         self.inv_exp = np.where(self.req_mean > 0, 1.0 / np.maximum(self.req_mean, 1e-300), 0.0)
 
     def _static_features(self) -> np.ndarray:
@@ -200,16 +227,12 @@ class ExoBuffer:
         steps = t0[:, None] + np.arange(n)[None, :]
         hours = np.mod(self.hour0[rows][:, None] + steps * dt / 3600.0, 24.0)
         day = self._is_day(hours)
-        lam = np.where(day, self.lam_load[1], self.lam_load[0])
-        U = np.empty((nb, n, 6))
+        U = np.empty((nb, n, _N_U))
         Z = np.empty((nb, n, 4))
-        NL = np.empty((nb, n))
-        R = np.empty((nb, n, K))
         for i, g in enumerate(rngs):
-            U[i] = g.random((n, 6))
+            U[i] = g.random((n, _N_U))
             Z[i] = g.standard_normal((n, 4))
-            NL[i] = g.poisson(lam[i])
-            R[i] = g.poisson(self.req_mean, size=(n, K))
+        NL = _poisson_icdf(U[:, :, _U_LOADV], self.load_cdf, day.astype(np.int64))
 
         # mobility along the route; serving site = nearest site
         flips = np.cumsum(U[:, :, _U_DIR] < m.direction_change_prob, axis=1)
@@ -293,7 +316,7 @@ class ExoBuffer:
         sl = slice(n - T, n)
         task_c, zone_c = task[:, sl], zone[:, sl]
         local_has = p.zone_local[zone_c, task_c]
-        nreq = np.take_along_axis(R[:, sl, :], task_c[:, :, None], axis=2)[:, :, 0]
+        nreq = _poisson_icdf(U[:, sl, _U_REQ], self.req_cdf, task_c)
 
         # per-step tables: float fields, integer indices, exogenous observation features
         self.f[rows] = np.stack([

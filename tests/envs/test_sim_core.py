@@ -101,15 +101,21 @@ def test_download_latency_and_energy_accounting(params):
     r = copy.deepcopy(sim).step_row(0, a)
     assert r.latency_s == pytest.approx(expected_lat, rel=1e-12)
     assert r.bytes_downloaded == size
-    # energy = P_rx * air time + inference energy of the requests processed by a right-task model
-    air = 8 * size / min(rate, bh_c)
-    m, vo = divmod(ob_mi, params.n_variants)
+    # energy = P_rx * receive time in this step + inference energy of the requests processed by a
+    # model of the right task; the old model serves until the new one has arrived
     dt = params.scenario.dt_s
-    frac_old = min(expected_lat / dt, 1.0)
-    frac_new = max(1.0 - expected_lat / dt, 0.0)
+    spb = 8.0 / min(rate, bh_c)
+    t_fix = min(rtt_c, dt)
+    t_tx = min(size * spb, dt - t_fix)
+    arrives = t_fix + size * spb <= dt
+    q = (t_fix + t_tx) / dt
+    m, vo = divmod(ob_mi, params.n_variants)
     e_old = params.inference_energy_j[m, vo] if m == task else 0.0
     e_new = params.inference_energy_j[task, v]
-    expected_e = params.scenario.device.rx_power_w * air + nreq * (frac_old * e_old + frac_new * e_new)
+    w_old = nreq * (q if arrives else 1.0)
+    w_new = nreq * (1.0 - q) if arrives else 0.0
+    expected_e = params.scenario.device.rx_power_w * t_tx + w_old * e_old + w_new * e_new
+    assert r.air_time_s == pytest.approx(t_tx, rel=1e-12)
     assert r.energy_j == pytest.approx(expected_e, rel=1e-9)
     # a compressed variant adds the on-the-fly compression time full_size / throughput
     vc = int(np.flatnonzero(params.valid[task] & (np.arange(params.n_variants) != v))[0])
@@ -246,3 +252,30 @@ def test_invariants(params, seed, actions):
         if r.terminated or r.truncated:
             break
     assert np.all(params.action_table[:, A_VALID] >= 0)
+
+
+def test_download_progresses_at_each_steps_rate(tiny_scenario_dict):
+    """Bytes in flight shrink by (time available) / (seconds per byte of *that* step)."""
+    p = _params_with(tiny_scenario_dict, library__central={"backhaul_bps": 1e12},
+                     channel__bandwidth_hz=2e6,
+                     channel__blockage={"rate_per_s": 2.0, "mean_duration_s": 1.0})
+    sim = _sim(p, 12)
+    k = int(sim.k[0])
+    task = int(sim.exo.ci[0, k, 0])
+    a = 3 * p.n_variants + int(p.full_variant[task])
+    size = p.size_bytes[task, p.full_variant[task]]
+    fix = p.scenario.library.central.rtt_s
+    moved, steps = 0.0, 0
+    r = sim.step_row(0, a)
+    assert r.air_time_s == pytest.approx(p.scenario.dt_s - fix)  # the download spans several steps
+    moved += r.air_time_s / sim.exo.f[0, k, E_INVRATE]
+    while sim.pend_act[0] == 1.0:
+        k = int(sim.k[0])
+        assert sim.pend_bytes[0] == pytest.approx(size - moved, rel=1e-9)
+        r = sim.step_row(0, 0)
+        spb = sim.exo.f[0, k, E_INVRATE]
+        moved += r.air_time_s / spb
+        steps += 1
+    assert moved == pytest.approx(size, rel=1e-9)
+    assert steps >= 2
+    assert sim.pend_bytes[0] == 0.0 and sim.pend_fix[0] == 0.0
