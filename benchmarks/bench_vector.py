@@ -1,0 +1,265 @@
+"""Throughput of the native batched vector env (issue 5), against CartPole-v1 in the same process.
+
+Parts (``--part``, default all):
+
+* ``steps``: env-steps/s of :class:`envs.vector.InsituVectorEnv` at N = 1, 64, 1024, 4096 rows
+  (discrete action mode, NEXT_STEP autoreset, full infos) with random *valid* actions, against
+  gymnasium's ``CartPole-v1`` (``gymnasium.make``, the usual wrappers) single-env steps/s with
+  random actions. Action sampling IS included in the timed loop for both: for the batch env it
+  is vectorised rejection sampling (4 uniform candidates per row, the first valid one, else keep:
+  uniform over the valid actions whenever a candidate is valid), reading the masks from
+  ``info["action_mask"]``. Long enough runs to include the autoresets of whole episodes
+  (horizon 250) and the per-episode generation of the exogenous processes.
+* ``ppo``: SB3 PPO frames/s on the same scenario with ``agents.sb3.make_vec_env(vec="native")``
+  against ``vec="dummy"`` (DummyVecEnv of Monitor-wrapped single envs) at N = 16, with the
+  project's PPO hyperparameters (``agents/hyperparams/ppo.yaml``: n_steps 256, batch 256, 10
+  epochs, [64, 64] tanh MLP, VecNormalize), torch on one thread. Reports the whole ``learn()``
+  and the rollout-collection part alone (the part the env affects).
+* ``memory``: resident set size (``VmRSS`` of ``/proc/self/status``) growth over 10 million
+  batched env-steps (N = 4096, 2,442 batch steps) after a 300-step warm-up.
+* ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_vector.py [--scenario urban_smartphone]
+[--part steps ppo memory profile] [--json out.json]``. Targets (issue 5): >= 1,000,000
+env-steps/s at N = 4096 on one core and >= 10x CartPole; PPO fps native >= 2x DummyVecEnv at
+N = 16; RSS growth < 1 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402,F401  (registers the ids)
+from envs.vector import InsituVectorEnv  # noqa: E402
+
+STEPS_FOR_N = {1: 20_000, 64: 4_000, 1024: 600, 4096: 600}
+
+
+def _scenario_kwargs(scenario: str) -> dict:
+    return {"scenario": scenario}
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (VmRSS of /proc/self/status), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+class ValidSampler:
+    """Random valid flat actions for a batch, vectorised (see the module docstring)."""
+
+    def __init__(self, n: int, n_actions: int, seed: int = 0, tries: int = 4):
+        self.rng = np.random.default_rng(seed)
+        self.n, self.a, self.tries = n, n_actions, tries
+        self.ar = np.arange(n)
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        cand = self.rng.integers(0, self.a, (self.n, self.tries))
+        ok = np.take_along_axis(masks, cand, axis=1)
+        pick = cand[self.ar, ok.argmax(axis=1)]
+        return np.where(ok.any(axis=1), pick, 0)
+
+
+def cartpole_steps_per_s(steps: int = 200_000) -> float:
+    """Single-env CartPole-v1 (gymnasium.make) steps/s with random actions, resets included."""
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    acts = np.random.default_rng(0).integers(0, 2, steps).tolist()
+    t0 = time.perf_counter()
+    for a in acts:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def vector_steps_per_s(scenario: str, n: int, batch_steps: int) -> dict:
+    """Env-steps/s of the batch env with N = n rows over ``batch_steps`` batch steps."""
+    venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
+    _, info = venv.reset(seed=0)
+    sample = ValidSampler(n, venv.n_actions)
+    masks = info["action_mask"]
+    for _ in range(10):  # warm-up
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    ended = 0
+    t0 = time.perf_counter()
+    for _ in range(batch_steps):
+        _, _, term, trunc, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+        ended += int(np.count_nonzero(term | trunc))
+    dt = time.perf_counter() - t0
+    return {"n": n, "batch_steps": batch_steps, "seconds": dt, "env_steps_per_s": n * batch_steps / dt,
+            "episodes_ended": ended}
+
+
+def part_steps(scenario: str, results: dict) -> None:
+    cp = cartpole_steps_per_s()
+    results["cartpole_v1_steps_per_s"] = cp
+    print(f"CartPole-v1 (gymnasium.make, 1 env): {cp:,.0f} steps/s")
+    rows = []
+    for n, steps in STEPS_FOR_N.items():
+        r = vector_steps_per_s(scenario, n, steps)
+        r["x_cartpole"] = r["env_steps_per_s"] / cp
+        rows.append(r)
+        print(f"InsituVectorEnv N={n:5d}: {r['env_steps_per_s']:12,.0f} env-steps/s  "
+              f"({r['x_cartpole']:.2f}x CartPole; {steps} batch steps, {r['episodes_ended']} episodes ended)",
+              flush=True)
+    cp2 = cartpole_steps_per_s()
+    results["cartpole_v1_steps_per_s_after"] = cp2
+    print(f"CartPole-v1 again after the batch runs: {cp2:,.0f} steps/s")
+    results["steps"] = rows
+
+
+class _RolloutTimer:
+    """SB3 callback measuring the wall time spent collecting rollouts."""
+
+    def __new__(cls):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Timer(BaseCallback):
+            def __init__(self):
+                super().__init__()
+                self.rollout_s = 0.0
+                self.frames = 0
+                self._t = 0.0
+
+            def _on_rollout_start(self) -> None:
+                self._t = time.perf_counter()
+
+            def _on_rollout_end(self) -> None:
+                self.rollout_s += time.perf_counter() - self._t
+                self.frames += self.model.n_steps * self.model.n_envs
+
+            def _on_step(self) -> bool:
+                return True
+
+        return Timer()
+
+
+def ppo_fps(scenario: str, vec: str, n_envs: int = 16, rollouts: int = 4, seed: int = 0) -> dict:
+    """SB3 PPO frames/s (whole learn() and rollouts alone) with the project's PPO hyperparameters."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.sb3 import _algo_kwargs, load_hyperparams, make_vec_env
+
+    torch.set_num_threads(1)
+    hp = load_hyperparams("ppo", "urban_smartphone")
+    venv = make_vec_env(scenario, n_envs, seed, "ppo", vec=vec)
+    if hp.get("normalize"):
+        venv = VecNormalize(venv, norm_reward=False)
+    model = PPO(hp.get("policy", "MlpPolicy"), venv, seed=seed, device="cpu", **_algo_kwargs(hp))
+    frames = model.n_steps * n_envs * rollouts
+    timer = _RolloutTimer()
+    t0 = time.perf_counter()
+    model.learn(frames, callback=timer)
+    dt = time.perf_counter() - t0
+    return {"vec": vec, "n_envs": n_envs, "frames": model.num_timesteps, "seconds": dt,
+            "fps": model.num_timesteps / dt, "rollout_fps": timer.frames / timer.rollout_s,
+            "venv": type(venv.unwrapped if hasattr(venv, "unwrapped") else venv).__name__}
+
+
+def part_ppo(scenario: str, results: dict) -> None:
+    rows = []
+    for vec in ("dummy", "native", "dummy", "native"):  # interleaved against CPU-load drift
+        r = ppo_fps(scenario, vec)
+        rows.append(r)
+        print(f"PPO N=16 vec={vec:6s}: {r['fps']:8,.0f} frames/s (learn), {r['rollout_fps']:9,.0f} frames/s "
+              f"(rollouts only)", flush=True)
+    best = {v: max(r["fps"] for r in rows if r["vec"] == v) for v in ("dummy", "native")}
+    best_roll = {v: max(r["rollout_fps"] for r in rows if r["vec"] == v) for v in ("dummy", "native")}
+    results["ppo"] = {"runs": rows, "best_fps": best, "speedup": best["native"] / best["dummy"],
+                      "best_rollout_fps": best_roll,
+                      "rollout_speedup": best_roll["native"] / best_roll["dummy"]}
+    print(f"PPO speed-up native/dummy: {results['ppo']['speedup']:.2f}x (learn), "
+          f"{results['ppo']['rollout_speedup']:.2f}x (rollouts)")
+
+
+def part_memory(scenario: str, results: dict, n: int = 4096, batch_steps: int = 2442,
+                warmup: int = 300) -> None:
+    venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
+    _, info = venv.reset(seed=1)
+    sample = ValidSampler(n, venv.n_actions, seed=1)
+    masks = info["action_mask"]
+    for _ in range(warmup):
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    r0 = rss_bytes()
+    samples = []
+    t0 = time.perf_counter()
+    for i in range(batch_steps):
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+        if (i + 1) % 250 == 0:
+            samples.append(rss_bytes())
+    dt = time.perf_counter() - t0
+    r1 = rss_bytes()
+    results["memory"] = {"n": n, "batch_steps": batch_steps, "env_steps": n * batch_steps,
+                         "rss_start_bytes": r0, "rss_end_bytes": r1, "growth_bytes": r1 - r0,
+                         "max_growth_bytes": max(samples) - r0, "env_steps_per_s": n * batch_steps / dt}
+    print(f"memory: {n * batch_steps:,} env-steps, RSS {r0 / 2**20:.1f} MiB -> {r1 / 2**20:.1f} MiB "
+          f"(growth {(r1 - r0) / 2**20:+.3f} MiB, max {(max(samples) - r0) / 2**20:+.3f} MiB); "
+          f"{n * batch_steps / dt:,.0f} env-steps/s over the run")
+
+
+def part_profile(scenario: str, results: dict, n: int = 4096, batch_steps: int = 300) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
+    _, info = venv.reset(seed=2)
+    sample = ValidSampler(n, venv.n_actions, seed=2)
+    masks = info["action_mask"]
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(batch_steps):
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+    text = buf.getvalue()
+    results["profile"] = text
+    print(text)
+
+
+PARTS = {"steps": part_steps, "ppo": part_ppo, "memory": part_memory, "profile": part_profile}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenario", default="urban_smartphone", help="scenario name or YAML path")
+    ap.add_argument("--part", nargs="+", choices=sorted(PARTS), default=["steps", "ppo", "memory"])
+    ap.add_argument("--json", type=Path, default=None, help="write the results to this JSON file (new file)")
+    args = ap.parse_args(argv)
+    if args.json is not None and args.json.exists():
+        ap.error(f"--json {args.json}: file exists (not overwritten)")
+    results: dict = {"scenario": args.scenario, "python": sys.version.split()[0], "numpy": np.__version__,
+                     "gymnasium": gym.__version__, "machine": platform.processor() or platform.machine(),
+                     "cpus": os.cpu_count()}
+    for part in args.part:
+        PARTS[part](args.scenario, results)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
