@@ -17,14 +17,18 @@ device is in the one cell):
 
   - ``equal``: ``w_i = 1 / n_active`` (round robin / equal share);
   - ``proportional_fair``: ``w_i = (r_i / R_i) / sum_j (r_j / R_j)`` over the active devices j of
-    the zone, where ``R_i`` is device i's exponentially averaged served rate, updated when it
-    starts a download: ``R_i <- (1 - 1/t_c) R_i + (1/t_c) w_i r_i`` (initialised to ``r_i`` at
-    reset). This is the fluid (time-share) form of the proportional-fair scheduler of Jalali,
-    Padovani, Pankaj, "Data throughput of CDMA-HDR", IEEE VTC 2000 (serve the user with the
-    largest ``r_i / R_i``), which maximises sum_i log(throughput_i), Kelly's proportional
-    fairness (Kelly, "Charging and rate control for elastic traffic", Eur. Trans. Telecomm.
-    8(1), 1997). ``t_c`` = ``pf_time_constant_steps`` (default 10 steps: *assumption*; Jalali et
-    al. use 1000 slots of 1.67 ms = 1.67 s).
+    the zone, where ``R_i`` is device i's exponentially averaged achievable rate, updated every
+    step: ``R_i <- (1 - 1/t_c) R_i + (1/t_c) r_i`` (initialised to ``r_i`` at reset). This is a
+    fluid (time-share) form of the proportional-fair scheduler of Jalali, Padovani, Pankaj,
+    "Data throughput of CDMA-HDR", IEEE VTC 2000 (each slot serves the user with the largest
+    ``r_i / R_i``), which maximises sum_i log(throughput_i), Kelly's proportional fairness
+    (Kelly, "Charging and rate control for elastic traffic", Eur. Trans. Telecomm. 8(1), 1997):
+    a device whose channel is above its own average gets more of the cell, one in a fade or
+    blockage less. Simplification (*assumption*): Jalali et al. average the *served*
+    throughput; with every device backlogged and equal long-run time shares, that average is
+    proportional to the achievable-rate average used here. ``t_c`` =
+    ``pf_time_constant_steps`` (default 10 steps: *assumption*; Jalali et al. use 1000 slots of
+    1.67 ms = 1.67 s).
 
   As in the core, a download's rate is fixed when it starts (block approximation), so downloads
   already in flight keep their rate and count in the divisor of newcomers.
@@ -374,9 +378,9 @@ class MultiDeviceEnv(ParallelEnv):
         self.pend_tier[is_dl] = tier[is_dl]
         pend_after = self._gather(lambda s: s.pend_act)
         self.pend_tier[pend_after <= 0.0] = 0.0
-        if self.scheduler == "proportional_fair" and any_dl:
+        if self.scheduler == "proportional_fair":
             beta = 1.0 / self.pf_tc
-            self.pf_avg[is_dl] = (1.0 - beta) * self.pf_avg[is_dl] + beta * rate_share[is_dl] * rate[is_dl]
+            self.pf_avg = (1.0 - beta) * self.pf_avg + beta * rate
         self.load = np.minimum(counts[zone] / n, 1.0)
 
         obs = self._observe()

@@ -249,3 +249,41 @@ def test_expand_mix():
     specs = expand_mix([(0.5, {"a": 1}), (0.5, {"a": 2})], 3)
     assert [s["a"] for s in specs] == [1, 1, 2]
     assert isinstance(parallel_env.__doc__, str) and MultiDeviceEnv.__doc__
+
+
+def test_shipped_sharing_scenarios():
+    import envs
+    from scenarios import load_scenario
+
+    for name, n, classes in (("stadium_xr", 50, {"xr_glasses": 40, "smartphone": 10}),
+                             ("factory_sensors", 100, {"iot_sensor": 90, "drone": 10})):
+        sc = load_scenario(name)
+        assert sc.mobility.n_zones == 1 and sc.cell.n_devices == n
+        env = envs.parallel_env(name)
+        assert isinstance(env, MultiDeviceEnv) and env.n_devices == n
+        names = [env.device_class(a) for a in env.possible_agents]
+        assert {c: names.count(c) for c in set(names)} == classes
+        obs, _ = env.reset(seed=0)
+        assert len(obs) == n and all(env.observation_space(a).contains(o) for a, o in obs.items())
+        # a mix entry inherits the keys it does not set from the scenario's device section
+        second = sc.cell.device_mix[1].device
+        assert second.e_mult_8bit_j == sc.device.e_mult_8bit_j
+        assert second.storage_bytes != sc.device.storage_bytes
+
+
+def test_cell_section_validation(tiny_scenario_dict):
+    from scenarios.loader import ScenarioError, scenario_from_dict
+
+    d = dict(tiny_scenario_dict)
+    d["cell"] = {"n_devices": 3, "device_mix": [{"share": 0.5, "device": {"device_class": "drone"}},
+                                                {"share": 0.4, "device": {}}]}
+    with pytest.raises(ScenarioError, match=r"cell.device_mix.*summing to 0.9"):
+        scenario_from_dict(d, "t.yaml")
+    d["cell"] = {"scheduler": "max_rate"}
+    with pytest.raises(ScenarioError, match=r"key 'cell.scheduler'.*allowed"):
+        scenario_from_dict(d, "t.yaml")
+    d["cell"] = {"device_mix": [{"share": 1.0, "device": {"storage_bytes": -1}}]}
+    with pytest.raises(ScenarioError, match=r"cell.device_mix\[0\].device.storage_bytes"):
+        scenario_from_dict(d, "t.yaml")
+    d.pop("cell")
+    assert scenario_from_dict(d, "t.yaml").cell.n_devices == 4  # default when the section is absent
