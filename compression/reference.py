@@ -741,23 +741,23 @@ def nonzero_counts(stats: ArchStats, sparsity: float) -> tuple[int, int]:
 # CPU throughput (for derived latency)
 
 
-def measure_cpu_macs_per_s(arch: str, repeats: int = 5) -> float:
+def measure_cpu_macs_per_s(arch: str, min_repeats: int = 5, min_seconds: float = 2.0) -> float:
     """Single-thread CPU throughput (MACs per second) of the full ``arch`` on this machine.
 
-    Builds the model with random weights on the CPU, runs one warm-up and ``repeats`` timed
-    forward passes of one 224x224 image with one thread, and divides the exact MACs by the
-    *fastest* pass (other processes sharing the CPU only ever slow a pass down, so the minimum is
-    the least disturbed estimate; it is still noisy on a loaded machine). Stored in the profile
-    with the machine's load average at the time.
+    Builds the model with random weights on the CPU, runs one warm-up, then timed forward passes
+    of one 224x224 image with one thread until at least ``min_repeats`` passes and
+    ``min_seconds`` of timing, and divides the exact MACs by the *fastest* pass (other processes
+    sharing the CPU only ever slow a pass down, so the minimum is the least disturbed estimate; it
+    is still noisy on a loaded machine). Stored in the profile with the load average at the time.
     """
     torch.set_num_threads(1)
     model = build(arch, device="cpu")
     macs = count(build(arch)).macs
     x = torch.randn(INPUT_SHAPE)
-    times = []
+    times: list[float] = []
     with torch.no_grad():
         model(x)
-        for _ in range(repeats):
+        while len(times) < min_repeats or sum(times) < min_seconds:
             t0 = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t0)
@@ -933,9 +933,9 @@ def reference_profile(
             "the accuracy ratio measured on our own models at the same relative level, averaged over "
             "the measured profiles in retention_from (relative depth k/K -> nearest measured depth).",
             "latency_s derived = macs / cpu_macs_per_s: single-thread throughput of the full "
-            "random-init model on the machine that built this file (fastest of 5 batch-1 runs; the "
-            "CPU was shared, see cpu_load_avg_1min, so it is noisy); the same for every bit width "
-            "and for unstructured sparsity (dense float kernels).",
+            "random-init model on the machine that built this file (fastest of >= 5 batch-1 runs "
+            "over >= 2 s; the CPU was shared, see cpu_load_avg_1min, so it is noisy); the same for "
+            "every bit width and for unstructured sparsity (dense float kernels).",
             "size_bytes = the byte length compression.quantize.encode would produce for the "
             "BatchNorm-folded variant (computed from names and shapes; per-channel float32 scales, "
             "dense or bitmask-sparse bit-planes); unstructured sparsity spread uniformly over the "
