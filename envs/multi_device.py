@@ -367,11 +367,14 @@ class MultiDeviceEnv(ParallelEnv):
             bh_share[is_dl] = 1.0 / tcounts[key[is_dl]]
             np.clip(rate_share, 1e-12, 1.0, out=rate_share)
 
+        # every device acts on the cache as it was at the start of the step (simultaneous moves)
+        edge_before = self._edge_present.copy() if len(self.sims) > 1 and any_dl else None
         results = []
         for sim, devs in zip(self.sims, self._devs):
             if any_dl:
-                results.append(sim.step(flat[devs], rate_share=rate_share[devs], backhaul_share=bh_share[devs]))
-            else:
+                results.append(sim.step(flat[devs], rate_share=rate_share[devs], backhaul_share=bh_share[devs],
+                                        edge_before=edge_before))
+            else:  # no download starts: nothing touches the edge cache
                 results.append(sim.step(flat[devs]))
 
         # scheduler and load state for the next step

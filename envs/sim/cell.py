@@ -36,18 +36,20 @@ class CellSim(BatchSim):
     def __init__(self, params: SimParams, batch_size: int, chunk_steps: int | None = None):
         super().__init__(params, batch_size, chunk_steps)
         self._inv_rate_override: np.ndarray | None = None
+        self._edge_before: np.ndarray | None = None
 
     # ------------------------------------------------------------------ read-only views
-    def action_rows(self, actions) -> np.ndarray:
+    def action_rows(self, actions, edge_before: np.ndarray | None = None) -> np.ndarray:
         """Action-table rows [B, N_A_FIELDS] that flat ``actions`` [B] resolve to now (a copy).
 
         Columns are the ``A_*`` constants of :mod:`envs.sim.params` (``A_IS_DL`` 1 for a valid
         download, ``A_TIER`` serving tier 0..3, ``A_INVBH`` backhaul seconds per byte, ...).
+        ``edge_before``: read the edge cache from this ``present`` snapshot (see :meth:`step`).
         """
         a = np.asarray(actions, dtype=np.int64)
         ar, k = self.ar, self.k
         ci = self.exo.ci[ar, k]
-        eh = self.edge_present[ar, ci[:, 1]]
+        eh = (self.edge_present[ar, ci[:, 1]] if edge_before is None else edge_before[ci[:, 1]])
         idx = ci[:, 2] + (self.pend_act * 4.0 + eh * 2.0).astype(np.int64) * self.A + a
         return self._at[idx]
 
@@ -80,24 +82,35 @@ class CellSim(BatchSim):
                                  writeable=True)
 
     def step(self, actions, rate_share: np.ndarray | None = None,
-             backhaul_share: np.ndarray | None = None) -> StepResult:
+             backhaul_share: np.ndarray | None = None,
+             edge_before: np.ndarray | None = None) -> StepResult:
         """:meth:`BatchSim.step` with per-row shares of the air rate and the tier backhaul.
 
         ``rate_share`` / ``backhaul_share``: float [B] in (0, 1] (``None``: 1, the core's step
-        exactly). They affect only downloads that start in this step.
+        exactly). They affect only downloads that start in this step. ``edge_before``: a copy
+        of the shared edge cache's ``present`` array taken before ANY sim sharing it stepped:
+        the step's actions then see the cache as it was at the start of the step, even if a sim
+        stepped earlier in the same step already filled it (simultaneous moves; the fills are
+        applied afterwards in order).
         """
-        if rate_share is None and backhaul_share is None:
+        if rate_share is None and backhaul_share is None and edge_before is None:
             return super().step(actions)
         a = np.asarray(actions)
         if a.ndim == 2:
             a = self.flat_actions(a)
+        self._edge_before = edge_before
+        if rate_share is None and backhaul_share is None:
+            try:
+                return super().step(a)
+            finally:
+                self._edge_before = None
         ones = np.ones(self.B)
         rs = ones if rate_share is None else np.asarray(rate_share, dtype=float)
         bs = ones if backhaul_share is None else np.asarray(backhaul_share, dtype=float)
         for name, s in (("rate_share", rs), ("backhaul_share", bs)):
             if s.shape != (self.B,) or not np.all((s > 0.0) & (s <= 1.0)):
                 raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s!r}")
-        rows = self.action_rows(a)
+        rows = self.action_rows(a, edge_before)
         inv_air = self.exo.f[self.ar, self.k, E_INVRATE] / rs
         inv_bh = rows[:, A_INVBH] / bs
         # the core computes S * max(inv_air, inv_bh_unshared); with inv_air replaced by
@@ -107,12 +120,16 @@ class CellSim(BatchSim):
             return super().step(a)
         finally:
             self._inv_rate_override = None
+            self._edge_before = None
 
-    def _transition(self, xp, cur, *args):
-        if self._inv_rate_override is not None and xp is NUMPY_OPS:
-            cur = np.array(cur, copy=True)
-            cur[:, E_INVRATE] = self._inv_rate_override
-        return super()._transition(xp, cur, *args)
+    def _transition(self, xp, cur, ci, eh, *args):
+        if xp is NUMPY_OPS:
+            if self._inv_rate_override is not None:
+                cur = np.array(cur, copy=True)
+                cur[:, E_INVRATE] = self._inv_rate_override
+            if self._edge_before is not None:
+                eh = self._edge_before[ci[:, 1]]
+        return super()._transition(xp, cur, ci, eh, *args)
 
 
 #: Re-exported column indices the multi-device adapter reads from :meth:`CellSim.action_rows`.

@@ -287,3 +287,21 @@ def test_cell_section_validation(tiny_scenario_dict):
         scenario_from_dict(d, "t.yaml")
     d.pop("cell")
     assert scenario_from_dict(d, "t.yaml").cell.n_devices == 4  # default when the section is absent
+
+
+def test_simultaneous_moves_across_classes(tiny_scenario_path):
+    """Two devices of different classes (two CellSims) missing the same model in the same step
+    both miss: neither sees the other's same-step fill of the shared cache."""
+    classes = [{}, {"device_class": "xr_glasses"}]
+
+    def make():
+        return parallel_env(tiny_scenario_path, n_devices=2, device_classes=classes, **ONE_CELL)
+
+    seed = next(s for s in range(200) if len({i["task"] for i in make().reset(seed=s)[1].values()}) == 1)
+    env = make()
+    env.reset(seed=seed)
+    assert len(env.sims) == 2 and not env.edge_cache().any()
+    _, _, _, _, info = env.step({"device_0": FULL_FROM["edge"], "device_1": FULL_FROM["edge"]})
+    assert info["device_0"]["source_tier"] != "edge" and info["device_1"]["source_tier"] != "edge"
+    assert info["device_0"]["rate_share"] == info["device_1"]["rate_share"] == 0.5
+    assert env.edge_cache().sum() == 1
