@@ -11,9 +11,10 @@ What the devices share (per zone = serving base station; with ``mobility.n_zones
 device is in the one cell):
 
 * **air interface**: the devices whose downloads are active in a step (starting now or still in
-  flight) divide the cell's time-frequency resources. A download starting in step t gets the
-  share ``w_i`` of its own achievable rate ``r_i`` (the core's 38.901 rate, which already includes
-  the scenario's background load):
+  flight) divide the cell's time-frequency resources for that step. An active device i moves
+  its bytes in step t at the share ``w_i`` of its own achievable rate ``r_i`` (the core's 38.901
+  rate of the step, which already includes the scenario's background load); the core re-reads
+  rates every step, and the shares are re-decided every step:
 
   - ``equal``: ``w_i = 1 / n_active`` (round robin / equal share);
   - ``proportional_fair``: ``w_i = (r_i / R_i) / sum_j (r_j / R_j)`` over the active devices j of
@@ -30,8 +31,8 @@ device is in the one cell):
     ``pf_time_constant_steps`` (default 10 steps: *assumption*; Jalali et al. use 1000 slots of
     1.67 ms = 1.67 s).
 
-  As in the core, a download's rate is fixed when it starts (block approximation), so downloads
-  already in flight keep their rate and count in the divisor of newcomers.
+  Step-level fluid approximation (*assumption*): a download active at any time in the step
+  (including its round-trip/compression phase) holds its share for the whole step.
 * **backhaul**: downloads served by the same tier (edge, local, central) in the same zone in the
   same step share that tier's backhaul equally (``1 / n`` of it; in-flight downloads count).
 * **edge cache**: one LRU cache per zone for all devices: a download through the edge by one
@@ -354,27 +355,28 @@ class MultiDeviceEnv(ParallelEnv):
         rate_share = np.ones(n)
         bh_share = np.ones(n)
         any_dl = bool(is_dl.any())
-        if any_dl:
+        any_active = bool(active.any())
+        if any_active:
             if self.scheduler == "equal":
-                rate_share[is_dl] = 1.0 / counts[zone[is_dl]]
+                rate_share[active] = 1.0 / counts[zone[active]]
             else:
                 metric = rate / np.maximum(self.pf_avg, 1e-9)
                 denom = np.bincount(zone[active], weights=metric[active], minlength=self.n_zones)
-                rate_share[is_dl] = metric[is_dl] / denom[zone[is_dl]]
+                rate_share[active] = metric[active] / denom[zone[active]]
             act_tier = np.where(is_dl, tier, self.pend_tier)
             key = zone * 4 + act_tier.astype(np.int64)
             tcounts = np.bincount(key[active], minlength=self.n_zones * 4).astype(float)
-            bh_share[is_dl] = 1.0 / tcounts[key[is_dl]]
+            bh_share[active] = 1.0 / tcounts[key[active]]
             np.clip(rate_share, 1e-12, 1.0, out=rate_share)
 
         # every device acts on the cache as it was at the start of the step (simultaneous moves)
         edge_before = self._edge_present.copy() if len(self.sims) > 1 and any_dl else None
         results = []
         for sim, devs in zip(self.sims, self._devs):
-            if any_dl:
+            if any_active:
                 results.append(sim.step(flat[devs], rate_share=rate_share[devs], backhaul_share=bh_share[devs],
                                         edge_before=edge_before))
-            else:  # no download starts: nothing touches the edge cache
+            else:  # no download active: no sharing, nothing touches the edge cache
                 results.append(sim.step(flat[devs]))
 
         # scheduler and load state for the next step

@@ -8,11 +8,12 @@ without them steps exactly like a ``BatchSim`` (tested):
 * :meth:`CellSim.action_rows`: the action-table rows the given actions resolve to in the current
   state (download or not, serving tier, air and backhaul seconds per byte): what a scheduler must
   know *before* the step (read-only, no RNG use).
-* ``CellSim.step(actions, rate_share=..., backhaul_share=...)``: a download that starts this step
-  gets ``rate_share`` (in (0, 1]) of the row's air rate and ``backhaul_share`` of its serving
-  tier's backhaul, i.e. ``air_time = S * max(1 / (rate * rate_share), 1 / (backhaul *
-  backhaul_share))``. Like the core's rate, the share is held for the whole download (block
-  approximation: the core fixes a download's latency when it starts).
+* ``CellSim.step(actions, rate_share=..., backhaul_share=...)``: in this step, the row's download
+  (one starting now or one in flight) moves its bytes at ``rate_share`` (in (0, 1]) of the row's
+  air rate and ``backhaul_share`` of its serving tier's backhaul: seconds per byte
+  ``max(8 / (rate * rate_share), 8 / (backhaul * backhaul_share))``. The core re-reads the rate
+  every step, so the shares are re-decided every step too (``latency_s`` of a download started
+  now is the core's projection at this step's shared rate).
 * :meth:`CellSim.share_edge_cache`: every row reads and writes ONE edge cache (per zone, as in the
   core) that can also be shared with other ``CellSim`` objects (devices of other classes in the
   same cell): one device's download through the edge warms the cache for all. Implemented with
@@ -87,7 +88,8 @@ class CellSim(BatchSim):
         """:meth:`BatchSim.step` with per-row shares of the air rate and the tier backhaul.
 
         ``rate_share`` / ``backhaul_share``: float [B] in (0, 1] (``None``: 1, the core's step
-        exactly). They affect only downloads that start in this step. ``edge_before``: a copy
+        exactly), for the row's download of this step (starting now or in flight); rows without
+        a download ignore them. ``edge_before``: a copy
         of the shared edge cache's ``present`` array taken before ANY sim sharing it stepped:
         the step's actions then see the cache as it was at the start of the step, even if a sim
         stepped earlier in the same step already filled it (simultaneous moves; the fills are
@@ -112,9 +114,11 @@ class CellSim(BatchSim):
                 raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s!r}")
         rows = self.action_rows(a, edge_before)
         inv_air = self.exo.f[self.ar, self.k, E_INVRATE] / rs
-        inv_bh = rows[:, A_INVBH] / bs
-        # the core computes S * max(inv_air, inv_bh_unshared); with inv_air replaced by
-        # max(inv_air / rate_share, inv_bh / backhaul_share) >= inv_bh_unshared it gives the shared time
+        # backhaul seconds per byte of the row's download this step: the one in flight, or the
+        # one starting now (the core adds A_INVBH to pend_spbh, which is 0 when none is pending)
+        inv_bh = (self.pend_spbh + rows[:, A_INVBH]) / bs
+        # the core uses max(inv_air, inv_bh_unshared) seconds per byte; with inv_air replaced by
+        # max(inv_air / rate_share, inv_bh / backhaul_share) >= inv_bh_unshared it gives the shared one
         self._inv_rate_override = np.maximum(inv_air, inv_bh)
         try:
             return super().step(a)

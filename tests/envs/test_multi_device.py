@@ -167,16 +167,17 @@ def test_proportional_fair_shares(tiny_scenario_path):
         acts = _random_actions(pf, rng)
         _, _, _, _, info = pf.step(acts)
         starters = [a for a in info if info[a]["source_tier"] != "keep" and not info[a]["invalid_action"]]
-        if not starters:
+        active = inflight.copy()
+        active[[pf.agent_name_mapping[a] for a in starters]] = True
+        if not active.any():
+            assert all(info[a]["rate_share"] == 1.0 for a in info)
             continue
-        idx = [pf.agent_name_mapping[a] for a in starters]
-        active = np.zeros(pf.n_devices, bool)
-        active[idx] = True
-        active |= inflight
         metric = rates / before_avg
-        for a, i in zip(starters, idx):
+        for i in np.flatnonzero(active):
+            a = pf.possible_agents[i]
             assert info[a]["rate_share"] == pytest.approx(metric[i] / metric[active].sum(), rel=1e-9)
-        assert sum(info[a]["rate_share"] for a in starters) <= 1.0 + 1e-9
+        # the active devices (starting or in flight) divide the whole cell
+        assert sum(info[pf.possible_agents[i]]["rate_share"] for i in np.flatnonzero(active)) == pytest.approx(1.0)
 
 
 def test_edge_cache_is_shared(tiny_scenario_path):
@@ -305,3 +306,28 @@ def test_simultaneous_moves_across_classes(tiny_scenario_path):
     assert info["device_0"]["source_tier"] != "edge" and info["device_1"]["source_tier"] != "edge"
     assert info["device_0"]["rate_share"] == info["device_1"]["rate_share"] == 0.5
     assert env.edge_cache().sum() == 1
+
+
+def test_in_flight_download_slows_when_others_start(tiny_scenario_path):
+    """Downloads progress at each step's share: one in flight slows down when others join."""
+    kw = dict(ONE_CELL, dt_s=0.02)  # 20 ms steps: a full central download takes many steps
+
+    def steps_until_arrival(join: bool) -> tuple[int, list[float]]:
+        env = parallel_env(tiny_scenario_path, n_devices=3, **kw)
+        env.reset(seed=4)
+        pending = env.feature_names.index(("model", "download_pending"))
+        obs, _, _, _, info = env.step({"device_0": FULL_FROM["central"], "device_1": KEEP, "device_2": KEEP})
+        shares = [info["device_0"]["rate_share"]]
+        for t in range(1, 200):
+            other = FULL_FROM["central"] if join and t == 1 else KEEP
+            obs, _, _, _, info = env.step({"device_0": KEEP, "device_1": other, "device_2": other})
+            shares.append(info["device_0"]["rate_share"])
+            if obs["device_0"][pending] == 0.0:
+                return t, shares
+        raise AssertionError("download never arrived")
+
+    t_alone, s_alone = steps_until_arrival(join=False)
+    t_shared, s_shared = steps_until_arrival(join=True)
+    assert t_alone > 2 and set(s_alone) == {1.0}
+    assert s_shared[0] == 1.0 and s_shared[1] == pytest.approx(1 / 3)
+    assert t_shared > t_alone
