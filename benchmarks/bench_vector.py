@@ -16,7 +16,7 @@ Parts (``--part``, default all):
   epochs, [64, 64] tanh MLP, VecNormalize), torch on one thread. Reports the whole ``learn()``
   and the rollout-collection part alone (the part the env affects).
 * ``memory``: resident set size (``VmRSS`` of ``/proc/self/status``) growth over 10 million
-  batched env-steps (N = 4096, 2,442 batch steps) after a 300-step warm-up.
+  batched env-steps (N = 4096, 2,442 batch steps) after a 600-step warm-up (over two episodes).
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_vector.py [--scenario urban_smartphone]
@@ -192,7 +192,7 @@ def part_ppo(scenario: str, results: dict) -> None:
 
 
 def part_memory(scenario: str, results: dict, n: int = 4096, batch_steps: int = 2442,
-                warmup: int = 300) -> None:
+                warmup: int = 600) -> None:
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
     _, info = venv.reset(seed=1)
     sample = ValidSampler(n, venv.n_actions, seed=1)

@@ -444,3 +444,25 @@ def test_batched_row_reset_equals_row_by_row(tiny_scenario_dict, overrides):
     assert 0 < fast.edge_present.mean() < 1 or "device__storage_bytes" in overrides
     if "device__storage_bytes" in overrides:  # task 0 has no variant that fits: no model on board
         assert (fast.ob_mi == fast.nomodel).any() and (fast.ob_mi != fast.nomodel).any()
+
+
+@pytest.mark.parametrize("name", sorted(envs.SCENARIO_IDS))
+def test_make_vec_on_shipped_ids(name):
+    from insitu_test_helpers import shipped_profiles_missing
+
+    missing = shipped_profiles_missing(name)
+    if missing:
+        pytest.skip(f"shipped profiles not built yet: {missing}")
+    env_id = envs.SCENARIO_IDS[name]
+    venv = gym.make_vec(env_id, num_envs=2)  # default mode: the vector entry point
+    assert isinstance(venv, InsituVectorEnv)
+    assert venv.max_episode_steps == gym.spec(env_id).max_episode_steps
+    single = gym.make(env_id)
+    obs, _ = venv.reset(seed=3)
+    so, _ = single.reset(seed=3)
+    assert np.array_equal(obs[0], so)
+    for _ in range(20):
+        acts = np.stack([venv.single_action_space.sample() for _ in range(2)])
+        obs, rew, _, _, _ = venv.step(acts)
+        so, sr, _, _, _ = single.step(acts[0])
+        assert np.array_equal(obs[0], so) and rew[0] == sr
