@@ -8,8 +8,10 @@ Measured for each scenario:
 * the raw core with B = 1 (``BatchSim.step_row`` + ``observe_row`` + ``action_mask_row``, the
   path the single env uses) and the batched numpy path at B = 1 and B = 4096 (``step`` +
   ``observe`` + ``action_masks``; env-steps/s = B x batch steps/s);
-* CartPole-v1 through ``gymnasium.make`` with alternating actions, measured right before each
-  scenario so the ratio compares runs under the same machine load.
+* CartPole-v1 through ``gymnasium.make`` with alternating actions. CartPole and the scenario are
+  measured in ``--rounds`` interleaved rounds (CartPole, env, core, CartPole, env, core, ...) and
+  each ratio is the median of the per-round ratios, so that load from other processes on a shared
+  machine affects both sides of a ratio alike.
 
 Usage: ``python benchmarks/bench_env_steps.py [--steps 30000] [--update BENCHMARKS.md]``
 (``--profiles DIR`` loads profiles from another directory, for calibration runs).
@@ -108,6 +110,7 @@ def main() -> None:
     """Run the benchmark and print (and optionally write) the markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30_000)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--scenarios", nargs="+", default=None)
     ap.add_argument("--profiles", default=None)
     ap.add_argument("--update", default=None, help="write the table into this BENCHMARKS.md")
@@ -125,15 +128,21 @@ def main() -> None:
               "core B=1 (row path) steps/s | ratio | core batched B=1 | core batched B=4096 env-steps/s |")
     print(header)
     print("|---|---|---|---|---|---|---|---|")
+    n = max(1000, args.steps // args.rounds)
     for name in names:
         _, params = make_params(name)
-        cp_sps = cartpole_steps_per_s(args.steps)
-        env_sps = env_steps_per_s(SCENARIO_IDS[name], args.steps)
-        core_sps = core_row_steps_per_s(params, args.steps)
+        cps, envs_, cores, r_env, r_core = [], [], [], [], []
+        for _ in range(args.rounds):
+            cps.append(cartpole_steps_per_s(n))
+            envs_.append(env_steps_per_s(SCENARIO_IDS[name], n))
+            cores.append(core_row_steps_per_s(params, n))
+            r_env.append(envs_[-1] / cps[-1])
+            r_core.append(cores[-1] / cps[-1])
         b1 = core_batch_steps_per_s(params, 1, args.steps // 3)
         b4096 = core_batch_steps_per_s(params, 4096, 4096 * 60)
-        row = (f"| {name} | {cp_sps:,.0f} | {env_sps:,.0f} | {env_sps / cp_sps:.2f}x | {core_sps:,.0f} | "
-               f"{core_sps / cp_sps:.2f}x | {b1:,.0f} | {b4096:,.0f} |")
+        med = np.median
+        row = (f"| {name} | {med(cps):,.0f} | {med(envs_):,.0f} | {med(r_env):.2f}x | {med(cores):,.0f} | "
+               f"{med(r_core):.2f}x | {b1:,.0f} | {b4096:,.0f} |")
         print(row, flush=True)
         rows.append(row)
     if args.update:
@@ -142,8 +151,9 @@ def main() -> None:
             "",
             f"`python benchmarks/bench_env_steps.py --steps {args.steps}` on {platform.machine()}, "
             f"Python {platform.python_version()}, numpy {np.__version__}, gymnasium {gym.__version__}, "
-            "one process, `OMP_NUM_THREADS=1`. Random valid actions; resets included. CartPole-v1 is "
-            "measured right before each scenario in the same process. **The 2-core machine was shared "
+            "one process, `OMP_NUM_THREADS=1`. Random valid actions; resets included. CartPole-v1 and "
+            f"each scenario are measured in {args.rounds} interleaved rounds in the same process; "
+            "speeds and ratios are medians over the rounds. **The 2-core machine was shared "
             "with other helpers' jobs while this ran, so absolute numbers are noisy; the ratios compare "
             "runs taken seconds apart.** Target (issue 3): env via `gymnasium.make` >= 0.25x CartPole.",
             "",

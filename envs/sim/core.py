@@ -460,11 +460,13 @@ class BatchSim:
         cur = self.exo.f[r, k].tolist()
         ci = self.exo.ci[r, k].tolist()
         eh = float(self.edge_present[r, ci[1]])
-        state, out = self._transition(SCALAR_OPS, cur, ci, eh, a,
-                                      *[float(getattr(self, n)[r]) for n in STATE_FIELDS])
-        for n, v in zip(STATE_FIELDS, state):
-            getattr(self, n)[r] = v
-        energy_left = state[-1]
+        state, out = self._transition(
+            SCALAR_OPS, cur, ci, eh, a, float(self.ob_mi[r]), float(self.pend_mi[r]),
+            float(self.pend_fix[r]), float(self.pend_bytes[r]), float(self.pend_spbh[r]),
+            float(self.pend_act[r]), float(self.energy_left[r]))
+        (self.ob_mi[r], self.pend_mi[r], self.pend_fix[r], self.pend_bytes[r], self.pend_spbh[r],
+         self.pend_act[r], energy_left) = state  # STATE_FIELDS order
+        self.energy_left[r] = energy_left
         reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, air = out
         if invalid > 0.0:
             self.invalid_count[r] += 1

@@ -89,6 +89,67 @@ def _poisson_icdf(u: np.ndarray, cdf_table: np.ndarray, which: np.ndarray) -> np
     return (u[..., None] >= cdf_table[which]).sum(-1).astype(float)
 
 
+def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndarray,
+                  stay: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """States [nb, n] of a Markov chain: next = #{j : cum[which_t][state, j] <= u_t} (inverse CDF).
+
+    Args:
+        u: [nb, n] uniforms; cum: [M, K, K] row-cumulative transition matrices (last column >= 1);
+        which: [nb, n] matrix index per step; s0: [nb] state before the first step;
+        stay: optional precomputed :func:`_stay_bounds` of ``cum``.
+
+    Only steps whose uniform leaves the "stay" interval of some state can change the state, so
+    the sequential loop runs over those steps only (the result equals the step-by-step chain).
+    """
+    nb, n = u.shape
+    k = cum.shape[1]
+    lo_all, hi_all = stay if stay is not None else _stay_bounds(cum)
+    stay_all = (u >= lo_all[which]) & (u < hi_all[which])
+    out = np.empty((nb, n), dtype=np.int64)
+    for r in range(nb):
+        cand = np.flatnonzero(~stay_all[r]).tolist()
+        state = int(s0[r])
+        row = out[r]
+        prev = 0
+        ur, wr = u[r], which[r]
+        for j in cand:
+            row[prev:j] = state
+            state = int(np.count_nonzero(cum[wr[j], state] <= ur[j]))
+            state = state if state < k else k - 1
+            row[j] = state
+            prev = j + 1
+        row[prev:] = state
+    return out
+
+
+def _stay_bounds(cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per matrix, the interval [lo, hi) of uniforms for which *every* state stays put."""
+    k = cum.shape[1]
+    lo = np.concatenate([np.zeros((cum.shape[0], 1)), cum[:, np.arange(1, k), np.arange(k - 1)]], axis=1)
+    hi = cum[:, np.arange(k), np.arange(k)]  # state c stays iff lo[c] <= u < hi[c]
+    return lo.max(axis=1), hi.min(axis=1)
+
+
+def _two_state_chain(u: np.ndarray, p_on: float, p_off: float, s0: np.ndarray) -> np.ndarray:
+    """States [nb, n] of the clear(0)/blocked(1) chain: 0 -> 1 iff u < p_on, 1 -> 0 iff u < p_off.
+
+    Vectorised: each step maps the previous state by a constant (a reset), the identity or a
+    swap; the state is the last reset's value XOR the parity of the swaps since.
+    """
+    nb, n = u.shape
+    to1_from0 = u < p_on
+    stay1 = u >= p_off
+    const = to1_from0 == stay1            # f(0) == f(1): the step forgets the past
+    swap = to1_from0 & ~stay1             # f(0) = 1, f(1) = 0
+    idx = np.where(const, np.arange(n)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    base = np.where(idx >= 0, np.take_along_axis(to1_from0, np.maximum(idx, 0), axis=1),
+                    s0[:, None].astype(bool))
+    cs = np.cumsum(swap, axis=1)
+    since = cs - np.where(idx >= 0, np.take_along_axis(cs, np.maximum(idx, 0), axis=1), 0)
+    return (base ^ (since % 2 == 1)).astype(np.int64)
+
+
 def _ffill(values: np.ndarray, redraw: np.ndarray, carry: np.ndarray) -> np.ndarray:
     """Hold the last redrawn value along axis 1 (``carry`` before the first redraw)."""
     b, n = values.shape
@@ -156,6 +217,8 @@ class ExoBuffer:
         cum_night = np.cumsum(np.asarray(night, dtype=float), axis=1)
         cum_day[:, -1] = cum_night[:, -1] = 1.0 + 1e-12
         self.cum = np.stack([cum_night, cum_day])  # [2, K, K], index by day flag
+        self.stay = _stay_bounds(self.cum)
+        self.blockage_on = bool(c.blockage.enabled)
         self.p_on, self.p_off = ch.blockage_transition_probs(
             c.blockage.rate_per_s, c.blockage.mean_duration_s, sc.dt_s)
         if not c.blockage.enabled:
@@ -258,28 +321,12 @@ class ExoBuffer:
         h = ch.ar1_complex(self.rho_f, self.h[rows], w)
         gain = np.where(los, ch.rician_power(h, self.k_lin), np.abs(h) ** 2)
 
-        # Markov chains: task (day/night matrix) and blockage, as one product chain
-        cumm = self.cum[day.astype(np.int64)]  # [nb, n, K, K]
-        nxt_task = np.minimum((U[:, :, _U_TASK][:, :, None, None] >= cumm).sum(-1), K - 1)
-        ub = U[:, :, _U_BLOCK]
-        nxt_blk = np.stack([(ub < self.p_on), (ub >= self.p_off)], axis=-1).astype(np.int64)
-        s_next = (nxt_task[:, :, :, None] * 2 + nxt_blk[:, :, None, :]).reshape(nb, n, 2 * K)
-        s = self.task[rows] * 2 + self.blocked[rows]
-        states = np.empty((nb, n), dtype=np.int64)
-        if nb == 1:
-            tab = s_next[0].tolist()
-            cur = int(s[0])
-            out = states[0]
-            for j in range(n):
-                cur = tab[j][cur]
-                out[j] = cur
+        # Markov chains: task (day/night matrix) and blockage (two states)
+        task = _markov_chain(U[:, :, _U_TASK], self.cum, day.astype(np.int64), self.task[rows], self.stay)
+        if self.blockage_on:
+            blocked = _two_state_chain(U[:, :, _U_BLOCK], self.p_on, self.p_off, self.blocked[rows])
         else:
-            ar = np.arange(nb)
-            for j in range(n):
-                s = s_next[ar, j, s]
-                states[:, j] = s
-        task = states // 2
-        blocked = states % 2
+            blocked = np.zeros((nb, n), dtype=np.int64)
 
         # cell load
         load = _ffill(NL, U[:, :, _U_LOAD] < c.load.change_prob, self.load[rows])

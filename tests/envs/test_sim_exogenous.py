@@ -1,0 +1,71 @@
+"""Exogenous processes: fast Markov chains equal the step-by-step definition; Poisson draws; statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.sim import channel as ch
+from envs.sim.exogenous import _markov_chain, _poisson_cdf_table, _poisson_icdf, _two_state_chain
+
+
+def _ref_markov(u, cum, which, s0):
+    nb, n = u.shape
+    k = cum.shape[1]
+    out = np.empty((nb, n), dtype=int)
+    for r in range(nb):
+        s = s0[r]
+        for j in range(n):
+            s = min(int((u[r, j] >= cum[which[r, j], s]).sum()), k - 1)
+            out[r, j] = s
+    return out
+
+
+def _ref_two(u, p_on, p_off, s0):
+    nb, n = u.shape
+    out = np.empty((nb, n), dtype=int)
+    for r in range(nb):
+        s = s0[r]
+        for j in range(n):
+            s = int(u[r, j] < p_on) if s == 0 else int(u[r, j] >= p_off)
+            out[r, j] = s
+    return out
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_markov_chain_equals_step_by_step(trial):
+    rng = np.random.default_rng(trial)
+    k = int(rng.integers(1, 6))
+    m = rng.random((2, k, k)) ** 3 + np.eye(k) * rng.random() * 20
+    m /= m.sum(-1, keepdims=True)
+    cum = np.cumsum(m, -1)
+    cum[:, :, -1] = 1 + 1e-12
+    u = rng.random((3, 300))
+    which = rng.integers(0, 2, (3, 300))
+    s0 = rng.integers(0, k, 3)
+    assert np.array_equal(_markov_chain(u, cum, which, s0), _ref_markov(u, cum, which, s0))
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_two_state_chain_equals_step_by_step(trial):
+    rng = np.random.default_rng(100 + trial)
+    u = rng.random((4, 300))
+    p_on, p_off = rng.random(2)
+    s0 = rng.integers(0, 2, 4)
+    assert np.array_equal(_two_state_chain(u, p_on, p_off, s0), _ref_two(u, p_on, p_off, s0))
+
+
+def test_blockage_chain_stationary_fraction():
+    p_on, p_off = ch.blockage_transition_probs(0.2, 0.5, 1.0)
+    u = np.random.default_rng(0).random((1, 200_000))
+    frac = _two_state_chain(u, p_on, p_off, np.zeros(1, dtype=int)).mean()
+    assert frac == pytest.approx(p_on / (p_on + p_off), abs=0.01)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 3.0, 20.0])
+def test_poisson_by_inverse_cdf(lam):
+    table = _poisson_cdf_table(np.array([lam]))
+    u = np.random.default_rng(1).random(200_000)
+    x = _poisson_icdf(u, table, np.zeros(len(u), dtype=int))
+    assert x.mean() == pytest.approx(lam, abs=0.02 + 0.01 * lam)
+    assert x.var() == pytest.approx(lam, abs=0.03 + 0.02 * lam)
