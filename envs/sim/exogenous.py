@@ -85,8 +85,22 @@ def _poisson_cdf_table(means: np.ndarray) -> np.ndarray:
 
 
 def _poisson_icdf(u: np.ndarray, cdf_table: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """Poisson counts by inverse CDF: the number of CDF entries <= u, table row ``which``."""
-    return (u[..., None] >= cdf_table[which]).sum(-1).astype(float)
+    """Poisson counts by inverse CDF: the number of CDF entries <= u, table row ``which``.
+
+    The table rows are non-decreasing, so ``np.searchsorted(row, u, side="right")`` is exactly
+    that count, without building a [..., table length] comparison array (which costs memory and
+    time in proportion to the table length for large batches).
+    """
+    out = np.empty(u.shape)
+    which = np.broadcast_to(which, u.shape)
+    for w in range(len(cdf_table)):
+        m = which == w
+        if m.all():
+            out[...] = np.searchsorted(cdf_table[w], u, side="right")
+            break
+        if m.any():
+            out[m] = np.searchsorted(cdf_table[w], u[m], side="right")
+    return out
 
 
 def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndarray,
@@ -181,6 +195,8 @@ class ExoBuffer:
         b, t = batch_size, chunk_steps
         self.f = np.zeros((b, t, N_E_FIELDS))
         self.ci = np.zeros((b, t, 3), dtype=np.int64)
+        self.f_l: list = []
+        self.ci_l: list = []
         self.obs = np.zeros((b, t, self.D), dtype=np.float32)
         # carried state of every process
         self.x = np.zeros(b)
@@ -391,6 +407,9 @@ class ExoBuffer:
         o[:, :, j] = dyn[:, :, 12]
         o[:, :, j + 1:] = self._static_obs[1]
         self.obs[rows] = o
+        if self.B == 1:  # list forms for the single-row fast path (BatchSim.step_row)
+            self.f_l = self.f[0].tolist()
+            self.ci_l = self.ci[0].tolist()
 
         # carry
         self.x[rows] = x[:, -1]

@@ -466,3 +466,18 @@ def test_make_vec_on_shipped_ids(name):
         obs, rew, _, _, _ = venv.step(acts)
         so, sr, _, _, _ = single.step(acts[0])
         assert np.array_equal(obs[0], so) and rew[0] == sr
+
+
+def test_poisson_icdf_equals_comparison_count():
+    """The searchsorted inverse CDF equals counting the CDF entries <= u (its definition)."""
+    from envs.sim.exogenous import _poisson_cdf_table, _poisson_icdf
+
+    rng = np.random.default_rng(0)
+    for means in ([10.0], [0.5, 3.0], [0.0, 2.0, 30.0, 0.01, 100.0]):
+        table = _poisson_cdf_table(np.array(means))
+        for shape in ((1, 7), (40, 257)):
+            u = rng.random(shape)
+            u[0, :3] = [0.0, 1.0 - 1e-16, table[0, 0] if table[0, 0] < 1 else 0.3]  # edges, a CDF value
+            for which in (rng.integers(0, len(means), shape), np.zeros(shape, dtype=np.int64)):
+                ref = (u[..., None] >= table[which]).sum(-1).astype(float)
+                assert np.array_equal(_poisson_icdf(u, table, which), ref)
