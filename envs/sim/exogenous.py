@@ -381,32 +381,37 @@ class ExoBuffer:
         local_has = p.zone_local[zone_c, task_c]
         nreq = _poisson_icdf(U[:, sl, _U_REQ], self.req_cdf, task_c)
 
-        # per-step tables: float fields, integer indices, exogenous observation features
-        self.f[rows] = np.stack([
-            task_c, nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
-            zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions, self.inv_exp[task_c],
-            p.deadline_s[task_c], snr_db[:, sl], blocked[:, sl], hours[:, sl], zone_c, local_has, r_est,
-            los[:, sl], d2d[:, sl], share[:, sl], handover[:, sl]], axis=-1)
-        self.ci[rows] = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
+        # per-step tables: float fields, integer indices, exogenous observation features, written
+        # column by column into the buffers (a view of them when the rows are one contiguous range)
+        contiguous = nb == int(rows[-1]) - int(rows[0]) + 1 and bool(np.all(np.diff(rows) == 1))
+        dst = slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
+        f = self.f[dst] if contiguous else np.empty((nb, T, N_E_FIELDS))
+        for col, val in enumerate((
+                task_c, nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
+                zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions, self.inv_exp[task_c],
+                p.deadline_s[task_c], snr_db[:, sl], blocked[:, sl], hours[:, sl], zone_c, local_has, r_est,
+                los[:, sl], d2d[:, sl], share[:, sl], handover[:, sl])):
+            f[:, :, col] = val
+        if not contiguous:
+            self.f[dst] = f
+        self.ci[dst] = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
         ang = (2.0 * np.pi / 24.0) * hours[:, sl]
         snr_est = delayed("snr", 0) + comb["noise"][:, idx_now]
-        dyn = np.stack([
-            zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
-            np.clip(snr_est / 50.0, -1.0, 1.0), _lognorm(r_est, 0.0, 11.0), _lognorm(est_rate(1), 0.0, 11.0),
-            _lognorm(est_rate(2), 0.0, 11.0), delayed("blocked", 0), delayed("share", 0),
-            np.clip(d2d[:, sl] / isd, 0.0, 1.0), local_has], axis=-1).astype(np.float32)
-        o = self.obs[rows]
+        o = self.obs[dst] if contiguous else np.empty((nb, T, self.D), dtype=np.float32)
         j = self._n_dev
         o[:, :, :j] = self._static_obs[0]
         o[:, :, j:j + K + 3] = self._task_obs[task_c]
         j += K + 3
-        o[:, :, j:j + 5] = dyn[:, :, :5]
-        j += 5
-        o[:, :, j:j + 7] = dyn[:, :, 5:12]
-        j += 7
-        o[:, :, j] = dyn[:, :, 12]
-        o[:, :, j + 1:] = self._static_obs[1]
-        self.obs[rows] = o
+        for val in (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
+                    np.clip(snr_est / 50.0, -1.0, 1.0), _lognorm(r_est, 0.0, 11.0),
+                    _lognorm(est_rate(1), 0.0, 11.0), _lognorm(est_rate(2), 0.0, 11.0),
+                    delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
+                    local_has):
+            o[:, :, j] = val  # float32 (the same rounding as a float64 array cast to float32)
+            j += 1
+        o[:, :, j:] = self._static_obs[1]
+        if not contiguous:
+            self.obs[dst] = o
         if self.B == 1:  # list forms for the single-row fast path (BatchSim.step_row)
             self.f_l = self.f[0].tolist()
             self.ci_l = self.ci[0].tolist()
