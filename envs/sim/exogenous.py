@@ -277,22 +277,28 @@ class ExoBuffer:
         """Draw the initial state of ``rows`` (each from its own generator) and a fresh chunk."""
         sc = self.p.scenario
         m, c = sc.mobility, sc.channel
-        for r, g in zip(rows, rngs):
-            u = g.random(6)
-            z = g.standard_normal(3)
-            self.x[r] = u[0] * c.inter_site_distance_m * m.n_zones
-            self.dir[r] = 1.0 if u[1] < 0.5 else -1.0
-            self.hour0[r] = m.start_hour_min + u[2] * (m.start_hour_max - m.start_hour_min)
-            self.task[r] = min(int(u[3] * self.k), self.k - 1)
-            stat_blocked = self.p_on / max(self.p_on + self.p_off, 1e-12)
-            self.blocked[r] = int(u[4] < stat_blocked)
-            self.losu[r] = u[5]
-            self.h[r] = (z[0] + 1j * z[1]) / np.sqrt(2.0)
-            self.zsf[r] = z[2]
-            day = bool(self._is_day(np.asarray(self.hour0[r])))
-            self.load[r] = float(g.poisson(self.lam_load[int(day)]))
-            self.cell[r] = int(np.floor(self.x[r] / c.inter_site_distance_m + 0.5))
-            self.t_next[r] = -self.W
+        rows = np.asarray(rows)
+        nr = len(rows)
+        u = np.empty((nr, 6))
+        z = np.empty((nr, 3))
+        for i, g in enumerate(rngs):  # each row's draws in its generator's fixed order
+            u[i] = g.random(6)
+            z[i] = g.standard_normal(3)
+        x = u[:, 0] * c.inter_site_distance_m * m.n_zones
+        hour0 = m.start_hour_min + u[:, 2] * (m.start_hour_max - m.start_hour_min)
+        self.x[rows] = x
+        self.dir[rows] = np.where(u[:, 1] < 0.5, 1.0, -1.0)
+        self.hour0[rows] = hour0
+        self.task[rows] = np.minimum((u[:, 3] * self.k).astype(np.int64), self.k - 1)
+        stat_blocked = self.p_on / max(self.p_on + self.p_off, 1e-12)
+        self.blocked[rows] = (u[:, 4] < stat_blocked).astype(np.int64)
+        self.losu[rows] = u[:, 5]
+        self.h[rows] = (z[:, 0] + 1j * z[:, 1]) / np.sqrt(2.0)
+        self.zsf[rows] = z[:, 2]
+        lam = np.where(self._is_day(hour0), self.lam_load[1], self.lam_load[0]).tolist()
+        self.load[rows] = [float(g.poisson(lam_r)) for g, lam_r in zip(rngs, lam)]
+        self.cell[rows] = np.floor(x / c.inter_site_distance_m + 0.5).astype(np.int64)
+        self.t_next[rows] = -self.W
         self.generate(np.asarray(rows), rngs, fresh=True)
 
     def generate(self, rows: np.ndarray, rngs: list[np.random.Generator], fresh: bool) -> None:
