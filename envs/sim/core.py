@@ -88,10 +88,7 @@ class _ScalarOps:
     maximum = staticmethod(max)
 
     col = staticmethod(operator.getitem)
-
-    @staticmethod
-    def take(table, idx):
-        return table[idx].tolist()
+    take = staticmethod(operator.getitem)  # on the list forms of the tables
 
     to_int = int
 
@@ -231,6 +228,8 @@ class BatchSim:
         self._mt = p.model_table
         self._mf = p.model_features
         self._at = p.action_table
+        self._at_l: list | None = None
+        self._mt_l: list | None = None
         self._edge_sizes = np.tile(p.full_size_bytes, sc.mobility.n_zones)
         self._cap = sc.library.edge.capacity_bytes
         self._fill_p = sc.library.edge.initial_fill_prob
@@ -257,7 +256,7 @@ class BatchSim:
         for r, g in zip(rows, rngs):
             self.rngs[r] = g
         self.exo.init_rows(rows, rngs)
-        if self.edge_present.strides[0] == 0:  # one edge cache shared by all rows: row by row
+        if self.edge_present.strides[0] == 0 or len(rows) == 1:  # shared cache / single row: row by row
             self._reset_rows_loop(rows, rngs)
         else:
             self._reset_rows_batch(rows, rngs)
@@ -344,43 +343,50 @@ class BatchSim:
         8 / backhaul)``; the rate is re-read every step, so a download started during a blockage
         speeds up when the blockage ends. It arrives inside the step once both are done.
         """
-        col = xp.col
-        task = col(ci, 0)
-        idx = col(ci, 2) + xp.to_int(pend_act * 4.0 + eh * 2.0) * self.A + a
-        row = xp.take(self._at, idx)
-        is_dl = col(row, A_IS_DL)
+        if xp is NUMPY_OPS:  # column j of a [B, F] table is row j of its transpose (a view)
+            cur, ci = cur.T, ci.T
+            at, mt = self._at, self._mt
+        else:
+            at, mt = self._scalar_tables()
+        task = ci[0]
+        idx = ci[2] + xp.to_int(pend_act * 4.0 + eh * 2.0) * self.A + a
+        row_bf = at[idx]
+        row = row_bf.T if xp is NUMPY_OPS else row_bf
+        is_dl = row[A_IS_DL]
         # a download starts (only when none is pending: the pending fields are 0 then)
-        pend_fix = pend_fix + col(row, A_LFIX)
-        pend_bytes = pend_bytes + col(row, A_SIZE)
-        pend_spbh = pend_spbh + col(row, A_INVBH)
-        pend_mi = xp.minimum(pend_mi, col(row, A_MI))
+        pend_fix = pend_fix + row[A_LFIX]
+        pend_bytes = pend_bytes + row[A_SIZE]
+        pend_spbh = pend_spbh + row[A_INVBH]
+        pend_mi = xp.minimum(pend_mi, row[A_MI])
         pend_act = pend_act + is_dl
-        spb = xp.maximum(col(cur, E_INVRATE), pend_spbh)  # seconds per byte this step
+        spb = xp.maximum(cur[E_INVRATE], pend_spbh)  # seconds per byte this step
         # latency of a download started now if this step's rate held (deadline check, info)
-        lat = col(row, A_LFIX) + col(row, A_SIZE) * spb
+        lat = row[A_LFIX] + row[A_SIZE] * spb
         # progress within this step
         t_fix = xp.minimum(pend_fix, self.dt)
         t_need = pend_bytes * spb
         t_tx = xp.minimum(t_need, self.dt - t_fix)
         arr = pend_act * (t_fix + t_need <= self.dt)  # the new model arrives in this step
         q = (t_fix + t_tx) * self.inv_dt               # fraction of the step before arrival
-        nreq = col(cur, E_NREQ)
+        nreq = cur[E_NREQ]
         wo = (arr * q + (1.0 - arr)) * nreq  # requests the old model serves
         wn = arr * (1.0 - q) * nreq          # requests the new model serves
-        mo = xp.take(self._mt, xp.to_int(ob_mi) * self.K + task)
-        mn = xp.take(self._mt, xp.to_int(pend_mi) * self.K + task)
-        served = wo * col(mo, M_SERVED) + wn * col(mn, M_SERVED)
-        acc_sum = wo * col(mo, M_ACC) + wn * col(mn, M_ACC)
-        latv = wo * col(mo, M_LATV) + wn * col(mn, M_LATV)
-        energy = self.rx_power_w * t_tx + (wo * col(mo, M_EINF) + wn * col(mn, M_EINF))
+        mo = mt[xp.to_int(ob_mi) * self.K + task]
+        mn = mt[xp.to_int(pend_mi) * self.K + task]
+        if xp is NUMPY_OPS:
+            mo, mn = mo.T, mn.T
+        served = wo * mo[M_SERVED] + wn * mn[M_SERVED]
+        acc_sum = wo * mo[M_ACC] + wn * mn[M_ACC]
+        latv = wo * mo[M_LATV] + wn * mn[M_LATV]
+        energy = self.rx_power_w * t_tx + (wo * mo[M_EINF] + wn * mn[M_EINF])
         energy_left = energy_left - energy
         over = xp.maximum(energy - self.allow_j, 0.0)
-        inv_exp = col(cur, E_INV_EXPREQ)
+        inv_exp = cur[E_INV_EXPREQ]
         w = self._wl
-        dmiss = (lat > col(cur, E_DEADLINE)) * 1.0
-        invalid = 1.0 - col(row, A_VALID)
+        dmiss = (lat > cur[E_DEADLINE]) * 1.0
+        invalid = 1.0 - row[A_VALID]
         terms = (acc_sum * inv_exp * w[0], latv * inv_exp * w[1], dmiss * w[2],
-                 over * self.inv_allow * w[3], col(row, A_BH_NORM) * w[4], invalid * w[5])
+                 over * self.inv_allow * w[3], row[A_BH_NORM] * w[4], invalid * w[5])
         reward = terms[0] + terms[1] + terms[2] + terms[3] + terms[4] + terms[5]
         # bookkeeping of the download in flight; arrival: the new model replaces the old one
         keep = 1.0 - arr
@@ -391,8 +397,15 @@ class BatchSim:
         pend_mi = pend_mi + arr * (self.nomodel - pend_mi)
         pend_act = pend_act - arr
         state = (ob_mi, pend_mi, pend_fix, pend_bytes, pend_spbh, pend_act, energy_left)
-        out = (reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, t_tx)
+        out = (reward, terms, lat, energy, row_bf, nreq, served, latv, acc_sum, dmiss, over, invalid, t_tx)
         return state, out
+
+    def _scalar_tables(self) -> tuple[list, list]:
+        """Action and model tables as nested lists (Python floats, exact) for the row path."""
+        if self._at_l is None:
+            self._at_l = self._at.tolist()
+            self._mt_l = self._mt.tolist()
+        return self._at_l, self._mt_l
 
     def _get_state(self) -> tuple:
         """State arrays in :data:`STATE_FIELDS` order."""
@@ -457,8 +470,10 @@ class BatchSim:
         :meth:`step` on that row.
         """
         k = int(self.k[r])
-        cur = self.exo.f[r, k].tolist()
-        ci = self.exo.ci[r, k].tolist()
+        if self.B == 1:
+            cur, ci = self.exo.f_l[k], self.exo.ci_l[k]
+        else:
+            cur, ci = self.exo.f[r, k].tolist(), self.exo.ci[r, k].tolist()
         eh = float(self.edge_present[r, ci[1]])
         state, out = self._transition(
             SCALAR_OPS, cur, ci, eh, a, float(self.ob_mi[r]), float(self.pend_mi[r]),
@@ -506,7 +521,7 @@ class BatchSim:
     def observe_row(self, r: int) -> np.ndarray:
         """Observation of row ``r``: float32 [obs_dim] (a fresh array; equals ``observe()[r]``)."""
         k = int(self.k[r])
-        task, zt, _ = self.exo.ci[r, k].tolist()
+        task, zt, _ = self.exo.ci_l[k] if self.B == 1 else self.exo.ci[r, k].tolist()
         out = np.empty(self.obs_dim, dtype=np.float32)
         d = self.exo.D
         out[:d] = self.exo.obs[r, k]
@@ -522,7 +537,7 @@ class BatchSim:
     def action_mask_row(self, r: int) -> np.ndarray:
         """Joint action mask of row ``r``: bool [n_actions] (a fresh array)."""
         k = int(self.k[r])
-        task, zt, base = self.exo.ci[r, k].tolist()
+        task, zt, base = self.exo.ci_l[k] if self.B == 1 else self.exo.ci[r, k].tolist()
         i = base // self.A + int(float(self.pend_act[r]) * 4.0 + float(self.edge_present[r, zt]) * 2.0)
         return self.p.mask_table[i].copy()
 
