@@ -37,7 +37,8 @@ MAIN_JOB = {
     "eval_episodes": 4,
 }
 ALGOS = ("ppo", "dqn", "maskable_ppo")
-BASELINE_NAMES = ("random", "fixed_central_full", "fixed_smallest", "greedy", "zero_shot", "oracle")
+BASELINE_NAMES = ("random", "fixed_central_full", "fixed_smallest", "greedy", "greedy_compute", "zero_shot",
+                  "oracle")
 
 
 def _positive_int(name: str):

@@ -112,13 +112,30 @@ def _best(candidates: np.ndarray, primary: np.ndarray, tiebreak: np.ndarray) -> 
     return int(candidates[order[0]])
 
 
-def _feasible_downloads(view: dict[str, np.ndarray]) -> np.ndarray:
-    """Valid downloads whose estimated latency meets the deadline and energy fits what is left."""
+def inference_budget_s(env: gym.Env, view: dict[str, np.ndarray]) -> float:
+    """The current task's per-request inference latency budget (s).
+
+    Read from ``view["inference_budget_s"]`` when the env provides it, else from the scenario
+    (``env.scenario.tasks[view["task"]].inference_latency_budget_s`` of ``envs.ModelDownloadEnv``);
+    infinite when neither is available.
+    """
+    if "inference_budget_s" in view:
+        return float(view["inference_budget_s"])
+    scenario = getattr(env, "scenario", None)
+    if scenario is not None and "task" in view:
+        return float(scenario.tasks[int(view["task"])].inference_latency_budget_s)
+    return float("inf")
+
+
+def _feasible_downloads(view: dict[str, np.ndarray], budget_s: float = float("inf")) -> np.ndarray:
+    """Valid downloads whose estimated latency meets the deadline, whose energy fits what is
+    left and whose inference latency is within ``budget_s``."""
     ok = (
         view["valid"]
         & (view["source"] != 0)
         & view["fits_deadline"].astype(bool)
         & (view["energy_j_est"] <= float(view["energy_left_j"]))
+        & (view["inference_latency_s"] <= budget_s)
     )
     return np.flatnonzero(ok)
 
@@ -177,7 +194,8 @@ class FixedSmallestPolicy(FlatPolicy):
 
 class GreedyPolicy(FlatPolicy):
     """The seed paper's adaptive rule: the most accurate variant whose download at the *observed*
-    rate meets the deadline and fits storage (mask) and the energy left.
+    rate meets the download deadline and fits storage (mask) and the energy left. It does not
+    look at the device's compute (see :class:`GreedyComputeAwarePolicy`).
 
     Ties go to the smaller estimated download latency. When nothing meets the deadline: keep if
     the on-board model serves the current task, otherwise the valid download with the smallest
@@ -186,10 +204,12 @@ class GreedyPolicy(FlatPolicy):
 
     name = "greedy"
     score_key = "accuracy"
+    compute_aware = False
 
     def choose(self, env: gym.Env, view: dict[str, np.ndarray]) -> int:
         """Best feasible download by ``score_key``, with the fallbacks above."""
-        cand = _feasible_downloads(view)
+        budget = inference_budget_s(env, view) if self.compute_aware else float("inf")
+        cand = _feasible_downloads(view, budget)
         target = _best(cand, view[self.score_key], view["download_latency_s_est"])
         if target is None:
             k = keep_index(view)
@@ -200,15 +220,26 @@ class GreedyPolicy(FlatPolicy):
         return _keep_or(view, target)
 
 
+class GreedyComputeAwarePolicy(GreedyPolicy):
+    """Greedy that also requires the variant's inference latency on the device
+    (``planning_view()["inference_latency_s"]``) to meet the task's inference budget: the adaptive
+    rule made aware of the device's compute, a stronger heuristic than :class:`GreedyPolicy`."""
+
+    name = "greedy_compute"
+    compute_aware = True
+
+
 class ZeroShotPolicy(GreedyPolicy):
-    """Zero-shot hardware-aware selector: like greedy, but ranks the feasible variants by the
-    scenario's advertised training-free proxy score (``planning_view()["proxy_score"]``) instead
-    of their measured accuracy (ZS-NAS survey, Li et al. 2024). The keep rule compares accuracies
-    only to recognise that the chosen variant is already on board.
+    """Zero-shot hardware-aware selector (ZS-NAS survey, Li et al. 2024): among the variants that
+    meet the hardware constraints (download deadline, storage, energy, and inference latency
+    within the task's budget), the one with the best training-free proxy score advertised by the
+    scenario (``planning_view()["proxy_score"]``) instead of the measured accuracy. The keep rule
+    compares accuracies only to recognise that the chosen variant is already on board.
     """
 
     name = "zero_shot"
     score_key = "proxy_score"
+    compute_aware = True
 
 
 class OraclePolicy(FlatPolicy):
@@ -232,6 +263,7 @@ BASELINES: dict[str, type[Policy]] = {
     "fixed_central_full": FixedCentralFullPolicy,
     "fixed_smallest": FixedSmallestPolicy,
     "greedy": GreedyPolicy,
+    "greedy_compute": GreedyComputeAwarePolicy,
     "zero_shot": ZeroShotPolicy,
     "oracle": OraclePolicy,
 }

@@ -70,6 +70,24 @@ def test_baseline_rules_on_real_planning_view(real_scenario):
         env.step(g)
 
 
+def test_compute_aware_baselines_respect_the_inference_budget(real_scenario):
+    env = make_env(real_scenario, action_mode="discrete")
+    env.reset(seed=8)
+    base = env.unwrapped
+    checked = 0
+    for _ in range(20):
+        view = base.planning_view()
+        budget = base.scenario.tasks[int(view["task"])].inference_latency_budget_s
+        for name in ("greedy_compute", "zero_shot"):
+            a = make_policy(name).choose(base, view)
+            feas = view["fits_deadline"][a] and view["energy_j_est"][a] <= view["energy_left_j"]
+            if view["source"][a] != 0 and feas:
+                assert view["inference_latency_s"][a] <= budget, name
+                checked += 1
+        env.step(make_policy("greedy_compute").choose(base, view))
+    assert checked > 0
+
+
 def test_compare_on_real_env_writes_report(real_scenario, tmp_path):
     pols = [make_policy(n, seed=0) for n in BASELINES]
     rows, _ = compare(pols, real_scenario, [0], 2, tmp_path / "r", logdir=tmp_path / "tb", show_progress=False)
