@@ -164,7 +164,8 @@ def main() -> None:
         ])
         path = Path(args.update)
         text = path.read_text() if path.exists() else "# Benchmarks\n"
-        pat = re.compile(r"^## Environment stepping\n.*?(?=^## |\Z)", re.S | re.M)
+        # replace the section up to the next section, keeping a "### Policy spread" subsection
+        pat = re.compile(r"^## Environment stepping\n.*?(?=^## |^### Policy spread|\Z)", re.S | re.M)
         text = pat.sub(section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
         path.write_text(text)
         print(f"wrote section '## Environment stepping' into {path}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="+", default=None)
     ap.add_argument("--policies", nargs="+", default=["random", "central_full", "greedy", "oracle"])
     ap.add_argument("--profiles", default=None, help="directory to load profiles from instead of compression/profiles")
+    ap.add_argument("--update", default=None, help="write the table as '### Policy spread' into this BENCHMARKS.md")
     args = ap.parse_args()
     if args.profiles:
         import compression.profile as cp
@@ -92,14 +94,42 @@ def main() -> None:
     from envs import SCENARIO_IDS
 
     names = args.scenarios or sorted(SCENARIO_IDS)
-    print("| scenario | " + " | ".join(args.policies) + " | oracle - random |")
-    print("|---|" + "---|" * (len(args.policies) + 1))
+    header = "| scenario | " + " | ".join(args.policies) + " | oracle - random |"
+    sep = "|---|" + "---|" * (len(args.policies) + 1)
+    print(header)
+    print(sep)
+    lines = []
     for sc in names:
         t0 = time.time()
         res = {p: evaluate(sc, p, args.episodes) for p in args.policies}
         gap = res["oracle"][0] - res["random"][0] if "oracle" in res and "random" in res else float("nan")
         cells = " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in res.values())
-        print(f"| {sc} | {cells} | {gap:.1f} |  ({time.time() - t0:.0f} s)", flush=True)
+        lines.append(f"| {sc} | {cells} | {gap:.1f} |")
+        print(lines[-1] + f"  ({time.time() - t0:.0f} s)", flush=True)
+    if args.update:
+        sub = "\n".join([
+            "### Policy spread (do decisions matter?)",
+            "",
+            f"`python benchmarks/check_policy_spread.py --episodes {args.episodes}`: mean ± std episode return "
+            f"over {args.episodes} seeded episodes (seeds 0..{args.episodes - 1}) of the minimal reference "
+            "policies in that script (random over valid actions, always the full model from central, "
+            "greedy = most accurate variant meeting the deadline at the observed rate, one-step "
+            "clairvoyant oracle). A scenario where random comes close to the oracle would be broken.",
+            "",
+            header, sep, *lines, "",
+        ])
+        path = Path(args.update)
+        text = path.read_text()
+        pat = re.compile(r"^### Policy spread.*?(?=^## |^### |\Z)", re.S | re.M)
+        if pat.search(text):
+            text = pat.sub(sub + "\n", text)
+        else:
+            sec = re.compile(r"(^## Environment stepping\n.*?)(?=^## |\Z)", re.S | re.M)
+            if not sec.search(text):
+                raise SystemExit(f"{path} has no '## Environment stepping' section; run bench_env_steps.py --update first")
+            text = sec.sub(lambda m: m.group(1).rstrip("\n") + "\n\n" + sub + "\n", text)
+        path.write_text(text)
+        print(f"wrote '### Policy spread' into {path}")
 
 
 if __name__ == "__main__":
