@@ -50,8 +50,10 @@ class ModelDownloadEnv(gym.Env):
     path loss, LoS/NLoS, shadowing, time-correlated fading, blockage and cell load. Every step
     (``dt_s`` seconds) the agent decides whether to keep the on-board model or to download a
     model for the current task from the edge cache, the local or the central library tier, and
-    how much to compress it (depth, parameter, bit level). The old model keeps serving until the
-    new one has fully arrived (in-situ replacement). Variants come from library profiles
+    how much to compress it (depth, parameter, bit level). A download first takes its round trips
+    and the tier's on-the-fly compression time, then moves its bytes at each step's true rate
+    ``min(air rate, backhaul)``, possibly over several steps; the old model keeps serving until
+    the new one has fully arrived (in-situ replacement). Variants come from library profiles
     (``compression/profiles``): real measured models (IoT) or reference-scale architectures.
     Model: Huang et al., "In-situ Model Downloading to Realize Versatile Edge AI in 6G Mobile
     Networks", IEEE Wireless Communications 2023. Full system model: ``DESIGN.md`` and
@@ -148,7 +150,10 @@ class ModelDownloadEnv(gym.Env):
     ## Episode End
 
     * Termination: the energy budget is spent (energy left <= 0).
-    * Truncation: after ``max_episode_steps`` (from the scenario; also set at registration).
+    * Truncation: after the scenario's ``max_episode_steps`` (the env sets ``truncated`` itself, and
+      the registered ids also carry it as ``max_episode_steps``). ``gym.make(id,
+      max_episode_steps=N)`` can shorten an episode; a longer horizon needs a scenario file with a
+      larger ``max_episode_steps`` (``insitu/Custom-v0``).
 
     ## Arguments
 
