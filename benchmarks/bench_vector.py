@@ -13,8 +13,9 @@ Parts (``--part``, default all):
 * ``ppo``: SB3 PPO frames/s on the same scenario with ``agents.sb3.make_vec_env(vec="native")``
   against ``vec="dummy"`` (DummyVecEnv of Monitor-wrapped single envs) at N = 16, with the
   project's PPO hyperparameters (``agents/hyperparams/ppo.yaml``: n_steps 256, batch 256, 10
-  epochs, [64, 64] tanh MLP, VecNormalize), torch on one thread. Reports the whole ``learn()``
-  and the rollout-collection part alone (the part the env affects).
+  epochs, [64, 64] tanh MLP, VecNormalize), torch on one thread, 4 rollouts (16,384 frames) per
+  run, after one warm-up run of each; three interleaved runs each, the best counts. Reports the
+  whole ``learn()`` and the rollout-collection part alone (the part the env affects).
 * ``memory``: resident set size (``VmRSS`` of ``/proc/self/status``) growth over 10 million
   batched env-steps (N = 4096, 2,442 batch steps) after a 600-step warm-up (over two episodes).
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
@@ -176,8 +177,10 @@ def ppo_fps(scenario: str, vec: str, n_envs: int = 16, rollouts: int = 4, seed: 
 
 
 def part_ppo(scenario: str, results: dict) -> None:
+    for vec in ("dummy", "native"):  # warm-up (imports, first-use costs of torch), not counted
+        ppo_fps(scenario, vec, rollouts=1)
     rows = []
-    for vec in ("dummy", "native", "dummy", "native"):  # interleaved against CPU-load drift
+    for vec in ("dummy", "native") * 3:  # interleaved against CPU-load drift; best of 3 each
         r = ppo_fps(scenario, vec)
         rows.append(r)
         print(f"PPO N=16 vec={vec:6s}: {r['fps']:8,.0f} frames/s (learn), {r['rollout_fps']:9,.0f} frames/s "

@@ -7,7 +7,8 @@ core with B = 1, and row i of this env, reset with ``seed + i``, reproduces a si
 ``seed + i`` step for step (observations, rewards, flags and infos, across autoresets); the tests
 in ``tests/envs/test_vector.py`` check exactly that.
 
-Gymnasium 1.x API (checked against 1.2 and 1.4):
+Gymnasium 1.x API (``AutoresetMode`` and ``metadata["autoreset_mode"]`` exist since 1.1, so RLlib's
+1.2 pin works; written against the installed 1.4 source of ``SyncVectorEnv``/``CartPoleVectorEnv``):
 
 * ``metadata["autoreset_mode"]``: :attr:`gymnasium.vector.AutoresetMode.NEXT_STEP` by default
   (as ``SyncVectorEnv`` and ``CartPoleVectorEnv``): the step after a row ended resets that row,
