@@ -373,13 +373,13 @@ class ExoBuffer:
             comb[key] = val if fresh else np.concatenate([self.hist[key][rows][:, : self.W], val], axis=1)
         # comb has length W + T; step j of the chunk is comb index W + j
         Wd = self.W
-        idx_now = Wd + np.arange(T)
 
-        def delayed(key, lag):
-            return comb[key][:, idx_now - self.delay - lag]
+        def delayed(key, lag):  # comb[key][:, W + j - delay - lag] for chunk steps j, as a view
+            start = Wd - self.delay - lag
+            return comb[key][:, start:start + T]
 
         def est_rate(lag):
-            return delayed("rate", lag) * 10.0 ** (comb["noise"][:, idx_now - lag] / 10.0)
+            return delayed("rate", lag) * 10.0 ** (comb["noise"][:, Wd - lag:Wd - lag + T] / 10.0)
 
         r_est = est_rate(0)
         sl = slice(n - T, n)
@@ -402,7 +402,7 @@ class ExoBuffer:
             self.f[dst] = f
         self.ci[dst] = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
         ang = (2.0 * np.pi / 24.0) * hours[:, sl]
-        snr_est = delayed("snr", 0) + comb["noise"][:, idx_now]
+        snr_est = delayed("snr", 0) + comb["noise"][:, Wd:Wd + T]
         o = self.obs[dst] if contiguous else np.empty((nb, T, self.D), dtype=np.float32)
         j = self._n_dev
         o[:, :, :j] = self._static_obs[0]
