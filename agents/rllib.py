@@ -278,13 +278,13 @@ def init_ray(address: str | None = None, num_env_runners: int = 0) -> None:
     Locally Ray gets ``max(2, num_env_runners + 1)`` logical CPUs (one per env runner plus the
     driver, which holds the learner), no dashboard, and quiet logs.
     """
+    if address is not None and not (address == "auto" or address.startswith("ray://") or ":" in address):
+        raise RLlibSetupError(f"--address {address!r} is not a Ray address; use ray://HEAD:10001 "
+                              "(Ray Client), HEAD:6379 or auto")
     if ray.is_initialized():
         return
     env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if address:
-        if not (address == "auto" or address.startswith("ray://") or ":" in address):
-            raise RLlibSetupError(f"--address {address!r} is not a Ray address; use ray://HEAD:10001 "
-                                  "(Ray Client), HEAD:6379 or auto")
         ray.init(address=address, runtime_env={"env_vars": env_vars}, log_to_driver=False)
         return
     ray.init(num_cpus=max(2, num_env_runners + 1), include_dashboard=False, log_to_driver=False,

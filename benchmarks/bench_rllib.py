@@ -4,8 +4,10 @@ For each runner count K, RLlib PPO (new API stack) is built on the scenario and 
 warm-up iteration plus ``--iterations`` measured ones with ``--batch`` env steps per iteration
 (one cheap learner epoch, so the iteration is dominated by sampling). Reported:
 
-- sampling env steps/s = env steps sampled / RLlib's ``env_runner_sampling_timer`` (the time
-  the driver waits for the runners' samples: with K remote runners sampling in parallel);
+- sampling env steps/s: ``--batch`` env steps sampled with the current policy (forward pass
+  included, no learning) by the K runners in parallel (``EnvRunner.sample`` on each remote
+  runner through ``env_runner_group.foreach_env_runner``; the driver's local runner when K = 0),
+  over the wall time of that call;
 - iteration env steps/s = env steps sampled / wall time of ``algo.train()`` (sampling + PPO
   update + weight sync);
 - the raw env steps/s of one ``ModelDownloadEnv`` with random valid actions in this process,
@@ -58,17 +60,29 @@ def measure(scenario: str, runners: int, batch: int, iterations: int, multi_devi
     algo = rl.build_config(scenario, multi_device=multi_device, num_env_runners=runners,
                            hyperparams=hp).build_algo()
     try:
-        algo.train()  # warm-up: env creation, first weight sync
-        steps = samp = wall = 0.0
-        for _ in range(iterations):
-            t0 = time.perf_counter()
+        base = float(algo.train()["num_env_steps_sampled_lifetime"])  # warm-up: envs, weight sync
+        wall = 0.0
+        for _ in range(iterations):  # training iterations first (direct sampling below adds to
+            t0 = time.perf_counter()  # the runners' lifetime counters)
             r = algo.train()
             wall += time.perf_counter() - t0
-            steps += float(r["env_runners"]["num_env_steps_sampled"])
-            samp += float(r["timers"]["env_runner_sampling_timer"])
+        steps = float(r["num_env_steps_sampled_lifetime"]) - base
+        samp_steps, samp = 0, 0.0
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            if runners == 0:
+                eps = algo.env_runner.sample(num_timesteps=batch)
+                samp_steps += sum(len(e) for e in eps)
+            else:
+                per = -(-batch // runners)
+                counts = algo.env_runner_group.foreach_env_runner(
+                    lambda w, n=per: sum(len(e) for e in w.sample(num_timesteps=n)), local_env_runner=False)
+                samp_steps += sum(counts)
+            samp += time.perf_counter() - t0
     finally:
         algo.stop()
-    return {"runners": runners, "envs": envs_per_runner, "steps": steps, "sampling_sps": steps / samp, "iteration_sps": steps / wall}
+    return {"runners": runners, "envs": envs_per_runner, "steps": steps, "sampling_sps": samp_steps / samp,
+            "iteration_sps": steps / wall}
 
 
 def main() -> None:

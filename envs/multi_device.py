@@ -258,14 +258,14 @@ class MultiDeviceEnv(ParallelEnv):
     def _observe(self) -> np.ndarray:
         out = np.empty((self.n_devices, self.obs_dim), dtype=np.float32)
         for sim, devs in zip(self.sims, self._devs):
-            out[devs, :-1] = sim.observe()
+            out[devs, :-1] = sim.observe() if sim.B > 1 else sim.observe_row(0)
         out[:, -1] = self.load
         return out
 
     def _masks(self) -> np.ndarray:
         out = np.empty((self.n_devices, self.n_actions), dtype=bool)
         for sim, devs in zip(self.sims, self._devs):
-            out[devs] = sim.action_masks()
+            out[devs] = sim.action_masks() if sim.B > 1 else sim.action_mask_row(0)
         return out
 
     def action_mask(self, agent: str) -> np.ndarray:

@@ -127,6 +127,10 @@ def test_hyperparam_file_errors(tmp_path):
     assert rl.load_rllib_hyperparams("urban_smartphone")["lr"] == pytest.approx(3e-4)
     with pytest.raises(rl.RLlibSetupError, match="--num-env-runners"):
         rl.build_config("urban_smartphone", num_env_runners=-1)
+    with pytest.raises(rl.RLlibSetupError, match="--multi-device"):
+        rl.build_config("urban_smartphone", multi_device=0)
+    with pytest.raises(rl.RLlibSetupError, match="not a Ray address"):
+        rl.init_ray("head-node")
 
 
 def test_cli_rejects_other_algos(tiny_scenario):

@@ -331,3 +331,27 @@ def test_in_flight_download_slows_when_others_start(tiny_scenario_path):
     assert t_alone > 2 and set(s_alone) == {1.0}
     assert s_shared[0] == 1.0 and s_shared[1] == pytest.approx(1 / 3)
     assert t_shared > t_alone
+
+
+def test_one_row_scalar_path_equals_numpy_path(tiny_scenario_path):
+    """A one-device CellSim steps through the core's scalar path: bit-identical to its numpy path,
+    with and without shares and edge snapshots."""
+    _, p = make_params(tiny_scenario_path, **ONE_CELL)
+    fast, slow = CellSim(p, 1), CellSim(p, 1)
+    slow.scalar_rows = 0
+    for s in (fast, slow):
+        s.reset_rows([0], [np.random.default_rng(9)])
+    rng = np.random.default_rng(1)
+    for t in range(80):
+        m = fast.action_mask_row(0)
+        assert np.array_equal(m, slow.action_masks()[0])
+        a = np.array([rng.choice(np.flatnonzero(m))])
+        kw = {}
+        if t % 3 == 1:
+            kw = {"rate_share": np.array([0.3]), "backhaul_share": np.array([0.6])}
+        elif t % 3 == 2:
+            kw = {"edge_before": np.zeros(fast.zk)}
+        rf, rs = fast.step(a, **kw), slow.step(a, **kw)
+        for f in rf._fields:
+            assert np.array_equal(np.asarray(getattr(rf, f), float), np.asarray(getattr(rs, f), float)), (t, f)
+        assert np.array_equal(fast.observe_row(0), slow.observe()[0])
