@@ -16,6 +16,8 @@ Parts (``--part``, default all):
   epochs, [64, 64] tanh MLP, VecNormalize), torch on one thread, 4 rollouts (16,384 frames) per
   run, after one warm-up run of each; three interleaved runs each, the best counts. Reports the
   whole ``learn()`` and the rollout-collection part alone (the part the env affects).
+* ``sb3_step``: the same two SB3 vector envs at N = 16 (in VecNormalize, as in training)
+  stepped with random actions and no policy: the env's own share of a rollout step.
 * ``memory``: resident set size (``VmRSS`` of ``/proc/self/status``) growth over 10 million
   batched env-steps (N = 4096, 2,442 batch steps) after a 600-step warm-up (over two episodes).
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
@@ -194,6 +196,35 @@ def part_ppo(scenario: str, results: dict) -> None:
           f"{results['ppo']['rollout_speedup']:.2f}x (rollouts)")
 
 
+def sb3_step_rate(scenario: str, vec: str, n_envs: int = 16, batch_steps: int = 3000) -> float:
+    """SB3 env-steps/s of ``make_vec_env(vec=...)`` inside VecNormalize (no policy), random actions."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.sb3 import make_vec_env
+
+    venv = VecNormalize(make_vec_env(scenario, n_envs, 0, "ppo", vec=vec), norm_reward=False)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    nvec = venv.action_space.nvec
+    acts = [np.stack([rng.integers(0, nvec) for _ in range(n_envs)]) for _ in range(64)]
+    for i in range(50):
+        venv.step(acts[i % 64])
+    t0 = time.perf_counter()
+    for i in range(batch_steps):
+        venv.step(acts[i % 64])
+    return n_envs * batch_steps / (time.perf_counter() - t0)
+
+
+def part_sb3_step(scenario: str, results: dict) -> None:
+    rates = {"dummy": [], "native": []}
+    for vec in ("dummy", "native") * 3:
+        rates[vec].append(sb3_step_rate(scenario, vec))
+    best = {k: max(v) for k, v in rates.items()}
+    results["sb3_step"] = {"runs": rates, "best": best, "speedup": best["native"] / best["dummy"]}
+    print(f"SB3 VecNormalize(make_vec_env) N=16 env-steps/s (no policy): dummy {best['dummy']:,.0f}, "
+          f"native {best['native']:,.0f} ({best['native'] / best['dummy']:.2f}x)")
+
+
 def part_memory(scenario: str, results: dict, n: int = 4096, batch_steps: int = 2442,
                 warmup: int = 600) -> None:
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
@@ -243,13 +274,14 @@ def part_profile(scenario: str, results: dict, n: int = 4096, batch_steps: int =
     print(text)
 
 
-PARTS = {"steps": part_steps, "ppo": part_ppo, "memory": part_memory, "profile": part_profile}
+PARTS = {"steps": part_steps, "ppo": part_ppo, "sb3_step": part_sb3_step, "memory": part_memory,
+         "profile": part_profile}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="urban_smartphone", help="scenario name or YAML path")
-    ap.add_argument("--part", nargs="+", choices=sorted(PARTS), default=["steps", "ppo", "memory"])
+    ap.add_argument("--part", nargs="+", choices=sorted(PARTS), default=["steps", "ppo", "sb3_step", "memory"])
     ap.add_argument("--json", type=Path, default=None, help="write the results to this JSON file (new file)")
     args = ap.parse_args(argv)
     if args.json is not None and args.json.exists():
