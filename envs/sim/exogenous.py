@@ -301,8 +301,17 @@ class ExoBuffer:
         self.t_next[rows] = -self.W
         self.generate(np.asarray(rows), rngs, fresh=True)
 
+    #: Rows generated together at most: every process is row-wise, and blocks of this many rows
+    #: keep the [rows, steps] temporaries in cache (measured ~1.5x faster than 4096 rows at once).
+    ROW_BLOCK = 256
+
     def generate(self, rows: np.ndarray, rngs: list[np.random.Generator], fresh: bool) -> None:
         """Generate the next chunk of ``rows`` (``fresh``: after init, with W warm-up steps)."""
+        if len(rows) > self.ROW_BLOCK:
+            rows = np.asarray(rows)
+            for st in range(0, len(rows), self.ROW_BLOCK):
+                self.generate(rows[st:st + self.ROW_BLOCK], rngs[st:st + self.ROW_BLOCK], fresh)
+            return
         p, sc = self.p, self.p.scenario
         m, c = sc.mobility, sc.channel
         dt, K, T, W = sc.dt_s, self.k, self.T, self.W
