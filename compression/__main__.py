@@ -5,6 +5,10 @@
     (default: the shipped ``compression/profiles``). Resumable: a task whose profile exists is
     skipped unless ``--force``; a file this builder did not write is never overwritten.
 
+``python -m compression build --reference [--out DIR] [--force]``
+    write ``reference_<arch>.json`` for the reference-scale architectures, their accuracies
+    derived from the measured profiles in DIR (see :mod:`compression.reference`).
+
 ``python -m compression report PROFILE [PROFILE ...] [options]``
     tables, proxy correlations and an accuracy-vs-size PNG (see :mod:`compression.report`).
 """
@@ -31,8 +35,19 @@ def _build(argv: Sequence[str]) -> int:
     ap.add_argument("--out", default=str(PROFILE_DIR), help="output directory (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=None, help="seed (default: the build settings' seed)")
     ap.add_argument("--force", action="store_true", help="rebuild tasks whose profile already exists")
+    ap.add_argument("--reference", action="store_true",
+                    help="build the reference-scale profiles (ResNet, MobileNet, EfficientNet, ViT) "
+                         "from the measured retention curves in --out, instead of the measured tasks")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.reference:
+        from pathlib import Path
+
+        from compression.reference import build_reference_profiles
+
+        measured = sorted(Path(args.out).glob("measured_*.json")) or None
+        build_reference_profiles(args.out, measured=measured, overwrite=args.force)
+        return 0
 
     import torch
     from rich.console import Console

@@ -997,7 +997,7 @@ def build_reference_profiles(
         path = out / f"reference_{a}.json"
         if path.exists() and not overwrite:
             if log:
-                log(f"{path}: exists, skipped (pass --overwrite to rebuild)")
+                log(f"{path}: exists, skipped (rebuild with --overwrite, or --force under `python -m compression build --reference`)")
             continue
         t0 = time.perf_counter()
         tput = (cpu_macs_per_s or {}).get(a) or measure_cpu_macs_per_s(a)
