@@ -240,7 +240,8 @@ def plot_comparison(rows: list[dict[str, Any]], records: list[EpisodeRecord], ou
         yerr = np.nan_to_num([[row["accuracy"] - row["accuracy_lo"]], [row["accuracy_hi"] - row["accuracy"]]])
         ax.errorbar(row["latency_s"] * 1e3, row["accuracy"], xerr=xerr * 1e3, yerr=yerr, fmt="o",
                     color=color, label=name, markersize=8, capsize=3)
-    ax.set_xlabel("mean download latency per download (ms)")
+    ax.set_xscale("symlog", linthresh=1.0)  # latencies span ms to tens of s; 0 = no download
+    ax.set_xlabel("mean download latency per download (ms, log scale above 1 ms)")
     ax.set_ylabel("request-weighted accuracy")
     ax.set_title(f"{scenario}: accuracy vs latency (dots: episodes)")
     ax.legend(fontsize=8)
