@@ -7,7 +7,9 @@ advances all N devices), device steps/s (N x cell steps/s) and device steps/s re
 single env's steps/s.
 
 Usage: ``python benchmarks/bench_multi_device.py [--scenario stadium_xr] [--n 1 10 100]
-[--seconds 5]`` (needs pettingzoo: ``pip install -e .[multi]``).
+[--seconds 5] [--rounds 3]`` (each measurement runs ``seconds / rounds`` per round; the single
+env and every N are interleaved in each round and medians reported, because the machine is
+shared) (needs pettingzoo: ``pip install -e .[multi]``).
 """
 
 from __future__ import annotations
@@ -77,16 +79,29 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--scheduler", default="equal", choices=("equal", "proportional_fair"))
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds (single env, then each N); medians are reported")
     args = ap.parse_args()
-    single = single_env_sps(args.scenario, args.seconds)
-    rows = [(n, multi_env_sps(args.scenario, n, args.seconds, args.scheduler)) for n in args.n]
+    per = args.seconds / args.rounds
+    singles, multis = [], {n: [] for n in args.n}
+    ratios: dict[int, list[float]] = {n: [] for n in args.n}
+    for r in range(args.rounds):
+        single = single_env_sps(args.scenario, per, seed=r)
+        singles.append(single)
+        for n in args.n:
+            sps = multi_env_sps(args.scenario, n, per, args.scheduler, seed=r)
+            multis[n].append(sps)
+            ratios[n].append(n * sps / single)
+    med = np.median
     print(f"scenario {args.scenario}, scheduler {args.scheduler}, {os.cpu_count()} CPUs "
-          f"({platform.processor() or platform.machine()}), {args.seconds:.0f} s per measurement")
-    print(f"single env (ModelDownloadEnv): {single:,.0f} steps/s\n")
+          f"({platform.processor() or platform.machine()}), {args.rounds} interleaved rounds of "
+          f"{per:.1f} s per measurement (medians)")
+    print(f"single env (ModelDownloadEnv): {med(singles):,.0f} steps/s\n")
     print("| devices N | cell steps/s | device steps/s | device steps/s / single env steps/s |")
     print("|---|---|---|---|")
-    for n, sps in rows:
-        print(f"| {n} | {sps:,.0f} | {n * sps:,.0f} | {n * sps / single:.2f}x |")
+    for n in args.n:
+        sps = med(multis[n])
+        print(f"| {n} | {sps:,.0f} | {n * sps:,.0f} | {med(ratios[n]):.2f}x |")
 
 
 if __name__ == "__main__":
