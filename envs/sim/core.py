@@ -74,7 +74,7 @@ class _NumpyOps:
 
     @staticmethod
     def take(table, idx):
-        return table[idx]
+        return np.take(table, idx, axis=0)  # several times faster than table[idx] for row gathers
 
     @staticmethod
     def to_int(x):
@@ -235,6 +235,15 @@ class BatchSim:
         self._fill_p = sc.library.edge.initial_fill_prob
         self._fit_table: np.ndarray | None = None  # per task: variants that fit the storage
         self._fit_count: np.ndarray | None = None
+
+    def now(self, buf: np.ndarray) -> np.ndarray:
+        """Every row's current step of a chunk buffer: ``buf[ar, k]`` ([B, T, F] -> [B, F]).
+
+        ``np.take`` on the flattened (row, step) axis gives the same array several times faster
+        than indexing with the two index arrays.
+        """
+        t = buf.shape[1]
+        return np.take(buf.reshape(self.B * t, buf.shape[2]), self.ar * t + self.k, axis=0)
 
     # ------------------------------------------------------------------ actions
     def flat_actions(self, multi: np.ndarray) -> np.ndarray:
@@ -430,9 +439,9 @@ class BatchSim:
         a = np.asarray(actions)
         if a.ndim == 2:
             a = self.flat_actions(a)
-        ar, k = self.ar, self.k
-        cur = self.exo.f[ar, k]
-        ci = self.exo.ci[ar, k]
+        ar = self.ar
+        cur = self.now(self.exo.f)
+        ci = self.now(self.exo.ci)
         eh = self.edge_present[ar, ci[:, 1]]
         state, out = self._transition(NUMPY_OPS, cur, ci, eh, a, *self._get_state())
         self._set_state(state)
@@ -499,12 +508,12 @@ class BatchSim:
     # ------------------------------------------------------------------ observation / masks
     def observe(self) -> np.ndarray:
         """Observation of every row: float32 [B, obs_dim] (a fresh array)."""
-        ar, k = self.ar, self.k
-        ci = self.exo.ci[ar, k]
+        ar = self.ar
+        ci = self.now(self.exo.ci)
         task = ci[:, 0]
         out = np.empty((self.B, self.obs_dim), dtype=np.float32)
         d = self.exo.D
-        out[:, :d] = self.exo.obs[ar, k]
+        out[:, :d] = self.now(self.exo.obs)
         out[:, d] = self.energy_left * self.inv_budget
         out[:, d + 1] = self.t * (1.0 / self.horizon)
         out[:, d + 2:d + 2 + N_MODEL_FEATURES] = self._mf[self.ob_mi.astype(np.int64) * self.K + task]
@@ -542,14 +551,14 @@ class BatchSim:
         return self.p.mask_table[i].copy()
 
     def _mask_index(self) -> np.ndarray:
-        ar, k = self.ar, self.k
-        ci = self.exo.ci[ar, k]
+        ar = self.ar
+        ci = self.now(self.exo.ci)
         eh = self.edge_present[ar, ci[:, 1]]
         return ci[:, 2] // self.A + (self.pend_act * 4.0 + eh * 2.0).astype(np.int64)
 
     def action_masks(self) -> np.ndarray:
         """Joint action mask of every row: bool [B, n_actions] (a fresh array)."""
-        return self.p.mask_table[self._mask_index()]
+        return np.take(self.p.mask_table, self._mask_index(), axis=0)
 
     # ------------------------------------------------------------------ planning support
     def planning_view(self, row: int = 0) -> dict[str, np.ndarray]:
