@@ -59,7 +59,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.model_download import make_params
-from envs.sim.cell import A_INVBH, A_IS_DL, A_TIER, CellSim  # noqa: F401  (A_INVBH: see docs)
+from envs.sim.cell import A_IS_DL, A_TIER, CellSim
 from envs.sim.params import SOURCES
 from envs.sim.reward import COST_NAMES, TERM_NAMES
 from scenarios.loader import DEVICE_CLASSES
@@ -83,7 +83,7 @@ def _cell_defaults(sc) -> tuple[int | None, str | None, float | None, list]:
     cell = getattr(sc, "cell", None)
     if cell is None:
         return None, None, None, []
-    mix = [(float(m.share), {k: v for k, v in _asdict(m.device).items()}) for m in cell.device_mix]
+    mix = [(float(m.share), _asdict(m.device)) for m in cell.device_mix]
     return int(cell.n_devices), str(cell.scheduler), float(cell.pf_time_constant_steps), mix
 
 

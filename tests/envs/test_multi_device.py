@@ -355,3 +355,15 @@ def test_one_row_scalar_path_equals_numpy_path(tiny_scenario_path):
         for f in rf._fields:
             assert np.array_equal(np.asarray(getattr(rf, f), float), np.asarray(getattr(rs, f), float)), (t, f)
         assert np.array_equal(fast.observe_row(0), slow.observe()[0])
+
+
+def test_render_ansi(tiny_scenario_path):
+    env = parallel_env(tiny_scenario_path, n_devices=2, render_mode="ansi", **ONE_CELL)
+    env.reset(seed=0)
+    assert "2 devices" in env.render()
+    env.step({"device_0": FULL_FROM["central"], "device_1": KEEP})
+    text = env.render()
+    assert "device_0" in text and "central" in text and "share 1.00" in text
+    assert parallel_env(tiny_scenario_path, n_devices=1).render() is None
+    with pytest.raises(ValueError, match="render_mode"):
+        parallel_env(tiny_scenario_path, n_devices=1, render_mode="human")
