@@ -68,12 +68,12 @@ class ValidSampler:
     def __init__(self, n: int, n_actions: int, seed: int = 0, tries: int = 4):
         self.rng = np.random.default_rng(seed)
         self.n, self.a, self.tries = n, n_actions, tries
-        self.ar = np.arange(n)
+        self.base = (np.arange(n) * n_actions)[:, None]
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         cand = self.rng.integers(0, self.a, (self.n, self.tries))
-        ok = np.take_along_axis(masks, cand, axis=1)
-        pick = cand[self.ar, ok.argmax(axis=1)]
+        ok = np.take(masks.reshape(-1), self.base + cand)  # masks[i, cand[i, j]]
+        pick = np.take_along_axis(cand, ok.argmax(axis=1)[:, None], axis=1)[:, 0]
         return np.where(ok.any(axis=1), pick, 0)
 
 
