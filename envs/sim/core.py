@@ -479,10 +479,8 @@ class BatchSim:
         :meth:`step` on that row.
         """
         k = int(self.k[r])
-        if self.B == 1:
-            cur, ci = self.exo.f_l[k], self.exo.ci_l[k]
-        else:
-            cur, ci = self.exo.f[r, k].tolist(), self.exo.ci[r, k].tolist()
+        cur = self.exo.f[r, k].tolist()
+        ci = self.exo.ci_l[k] if self.B == 1 else self.exo.ci[r, k].tolist()
         eh = float(self.edge_present[r, ci[1]])
         state, out = self._transition(
             SCALAR_OPS, cur, ci, eh, a, float(self.ob_mi[r]), float(self.pend_mi[r]),

@@ -195,7 +195,6 @@ class ExoBuffer:
         b, t = batch_size, chunk_steps
         self.f = np.zeros((b, t, N_E_FIELDS))
         self.ci = np.zeros((b, t, 3), dtype=np.int64)
-        self.f_l: list = []
         self.ci_l: list = []
         self.obs = np.zeros((b, t, self.D), dtype=np.float32)
         # carried state of every process
@@ -427,8 +426,7 @@ class ExoBuffer:
         o[:, :, j:] = self._static_obs[1]
         if not contiguous:
             self.obs[dst] = o
-        if self.B == 1:  # list forms for the single-row fast path (BatchSim.step_row)
-            self.f_l = self.f[0].tolist()
+        if self.B == 1:  # list form of the indices for the single-row fast path (BatchSim.step_row)
             self.ci_l = self.ci[0].tolist()
 
         # carry
