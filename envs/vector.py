@@ -15,7 +15,8 @@ Gymnasium 1.x API (``AutoresetMode`` and ``metadata["autoreset_mode"]`` exist si
   ignores its action and returns its reset observation with reward 0 and both flags False.
   ``autoreset_mode="same_step"`` (``SAME_STEP``) resets in the same step and puts the last
   observation/info into ``info["final_obs"]`` / ``info["final_info"]``; ``"disabled"`` never
-  resets (use ``reset(options={"reset_mask": mask})``).
+  resets (use ``reset(options={"reset_mask": mask})``; stepping a row that ended raises
+  ``RuntimeError``).
 * infos are dicts of arrays with a boolean ``_key`` mask per key (nested dicts keep their own
   masks), as ``SyncVectorEnv`` builds them from the single env's info: the step keys for rows that
   stepped, the reset keys (``action_mask``, ``task``, ``energy_left_j``) for rows that were reset.
