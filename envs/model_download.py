@@ -109,7 +109,7 @@ class ModelDownloadEnv(gym.Env):
     | library | local_has_task | the zone's local tier holds the task's model | [0, 1] |
     | library | rtt_edge, rtt_local, rtt_central | (log(s + 1e-4) + 4) / 4 | [0, 1] |
     | library | backhaul_edge, backhaul_local, backhaul_central | log(bit/s) / 11 | [0, 1] |
-    | device | energy_left | J left / episode budget | [-1, 1] |
+    | device | energy_left | J left / episode budget (stops at 0: terminated) | [0, 1] |
     | context | episode_progress | step / horizon | [0, 1] |
     | model | has_model, task_match | on-board model exists / is for the current task | [0, 1] |
     | model | accuracy | on-board model's accuracy | [0, 1] |

@@ -388,7 +388,7 @@ class BatchSim:
         acc_sum = wo * mo[M_ACC] + wn * mn[M_ACC]
         latv = wo * mo[M_LATV] + wn * mn[M_LATV]
         energy = self.rx_power_w * t_tx + (wo * mo[M_EINF] + wn * mn[M_EINF])
-        energy_left = energy_left - energy
+        energy_left = xp.maximum(energy_left - energy, 0.0)  # the battery stops at empty (terminated)
         over = xp.maximum(energy - self.allow_j, 0.0)
         inv_exp = cur[E_INV_EXPREQ]
         w = self._wl

@@ -241,6 +241,8 @@ def test_invariants(params, seed, actions):
         r = sim.step_row(0, a)
         assert r.latency_s >= 0.0
         assert r.energy_j >= 0.0
+        assert sim.energy_left[0] >= 0.0
+        assert r.terminated == (sim.energy_left[0] == 0.0)
         assert 0.0 <= r.accuracy_sum <= r.requests + 1e-9
         assert 0.0 <= r.served <= r.requests + 1e-9
         m, v = divmod(int(sim.ob_mi[0]), params.n_variants)
