@@ -293,3 +293,13 @@ def test_observation_features_mean_what_the_docstring_says(tiny_scenario_path):
         assert obs[names.index("task_match")] == float(m == task)
         if term or trunc:
             break
+
+
+def test_docstring_observation_table_lists_every_feature(tiny_scenario_path):
+    doc = ModelDownloadEnv.__doc__
+    table = doc[doc.index("## Observation Space"):doc.index("## Rewards")]
+    u = _tiny(tiny_scenario_path).unwrapped
+    for group, name in u.feature_names:
+        if name.startswith(("class_", "task_")):
+            continue  # documented as the one-hot rows
+        assert f"| {group} |" in table and name in table, (group, name)
