@@ -2,7 +2,7 @@
 are devices of the same cell(s) instead of independent copies.
 
 The physics is :class:`envs.sim.core.BatchSim`'s, unchanged (its pure ``_transition``); this
-subclass only adds three inputs that couple the rows, each a no-op by default, so a ``CellSim``
+subclass only adds inputs that couple the rows, each a no-op by default, so a ``CellSim``
 without them steps exactly like a ``BatchSim`` (tested):
 
 * :meth:`CellSim.action_rows`: the action-table rows the given actions resolve to in the current
@@ -18,6 +18,13 @@ without them steps exactly like a ``BatchSim`` (tested):
   core) that can also be shared with other ``CellSim`` objects (devices of other classes in the
   same cell): one device's download through the edge warms the cache for all. Implemented with
   zero-stride views of shared arrays, so the core's in-place LRU updates act on the shared cache.
+* ``CellSim.step(..., edge_before=snapshot)``: simultaneous moves across ``CellSim`` objects
+  sharing a cache: this step's actions see the cache as it was before any of them stepped.
+
+It relies on these names of the core: ``_transition(xp, cur, ci, eh, ...)`` (pure),
+``edge_present``/``edge_lastuse`` (updated in place), ``pend_spbh``, ``pend_act``, ``_at``,
+``exo.f``/``exo.ci``, ``step_row``; ``tests/envs/test_multi_device.py`` checks the coupling
+against the core (bit-identical without shares, exact latencies with them).
 
 Used by :mod:`envs.multi_device`; numpy only (no gymnasium, no torch).
 """
