@@ -276,6 +276,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"error: --out {out!r} already holds a report (results.md); choose a new folder", file=sys.stderr)
         return 2
     policies = [make_policy(p, seed=args.seeds[0]) for p in args.policies]
+    seen: dict[str, int] = {}
+    for policy in policies:  # two models of the same algorithm get distinct table rows
+        seen[policy.name] = seen.get(policy.name, 0) + 1
+        if seen[policy.name] > 1:
+            policy.name = f"{policy.name}#{seen[policy.name]}"
     rows, _ = compare(policies, args.scenario, args.seeds, args.episodes, out, logdir=args.logdir,
                       show_progress=not args.no_progress)
     print_table(rows, args.scenario)
