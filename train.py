@@ -300,30 +300,34 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def main_job(logdir: str = "runs") -> int:
+def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None = None) -> int:
     """Train the main-job agent on the default scenario, compare it with every baseline and the
-    oracle, print and write the table and plots, and print the TensorBoard command."""
+    oracle, print and write the table and plots, and print the TensorBoard command.
+
+    ``job`` (default :data:`MAIN_JOB`) and ``scenario`` (default ``urban_smartphone``) exist for
+    tests and experiments; ``python train.py`` uses the defaults."""
     from agents.common import DEFAULT_SCENARIO
     from agents.evaluate import compare, print_table
     from agents.policies import load_learned_policy, make_policy
     from agents.sb3 import train
 
-    job = MAIN_JOB
-    scenario = DEFAULT_SCENARIO
+    job = job or MAIN_JOB
+    scenario = scenario or DEFAULT_SCENARIO
     print(f"main job: {job['algo']} on {scenario}, {job['timesteps']} steps with {job['n_envs']} envs, "
           f"then every baseline and the oracle on {len(job['eval_seeds'])} seeds x "
           f"{job['eval_episodes']} episodes")
     t0 = time.perf_counter()
     try:
         run_dir = train(job["algo"], scenario, timesteps=job["timesteps"], seed=job["seed"],
-                        n_envs=job["n_envs"], logdir=logdir)
+                        n_envs=job["n_envs"], logdir=logdir, progress_bar=job.get("progress", True))
     except KeyboardInterrupt:
         return 130
     t_train = time.perf_counter() - t0
     policies = [make_policy(n, seed=0) for n in BASELINE_NAMES]
     policies.insert(0, load_learned_policy(run_dir))
     out = run_dir / "comparison"
-    rows, _ = compare(policies, scenario, job["eval_seeds"], job["eval_episodes"], out, logdir=logdir)
+    rows, _ = compare(policies, scenario, job["eval_seeds"], job["eval_episodes"], out, logdir=logdir,
+                      show_progress=job.get("progress", True))
     t_total = time.perf_counter() - t0
     print_table(rows, scenario)
     print(f"training {t_train:.0f} s, total {t_total:.0f} s")

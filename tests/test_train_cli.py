@@ -121,3 +121,22 @@ def test_experiment_connectivity_subprocess(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "Required downlink rate" in res.stdout
     assert (tmp_path / "c" / "connectivity.png").is_file()
+
+
+def test_main_job_trains_compares_and_writes_the_report(tmp_path, scenario, capsys):
+    """The main job's code path with a tiny budget on the real env (small test profiles)."""
+    job = {**cli.MAIN_JOB, "timesteps": 256, "n_envs": 2, "eval_seeds": [0, 1], "eval_episodes": 1,
+           "progress": False}
+    assert cli.main_job(logdir=str(tmp_path), job=job, scenario=scenario) == 0
+    out = capsys.readouterr().out
+    (run,) = tmp_path.glob("urban_small__ppo__0__*")
+    report = run / "comparison"
+    md = (report / "results.md").read_text()
+    for name in ("ppo", *cli.BASELINE_NAMES):
+        assert f"| {name} | 2 |" in md
+    for f in ("results.csv", "episodes.csv", "returns.png", "accuracy_latency.png"):
+        assert (report / f).stat().st_size > 0
+    assert f"tensorboard --logdir {tmp_path}" in out and "oracle" in out
+    # every policy has its own TensorBoard run beside the training run
+    assert len(list(tmp_path.glob("urban_small__greedy__*"))) == 2
+    assert len(list(tmp_path.glob("urban_small__ppo-eval__*"))) == 2
