@@ -233,6 +233,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"error: --resume {args.resume!r} is a {meta['algo']} run; pass --algo {meta['algo']}",
                   file=sys.stderr)
             return 2
+    from agents.sb3 import HyperparamError
+
     try:
         run_dir = train(args.algo, args.scenario, timesteps=args.timesteps, seed=args.seed,
                         n_envs=args.n_envs, logdir=args.logdir, resume=args.resume,
@@ -240,6 +242,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                         threads=args.threads, progress_bar=not args.no_progress)
     except KeyboardInterrupt:
         return 130
+    except HyperparamError as exc:
+        print(f"error: --hyperparams: {exc}", file=sys.stderr)
+        return 2
     print(f"saved run: {run_dir}")
     print(f"look at the curves: tensorboard --logdir {args.logdir}")
     return 0

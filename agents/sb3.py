@@ -67,7 +67,12 @@ def load_hyperparams(algo: str, scenario: str, path: str | Path | None = None) -
     if algo not in ALGOS:
         raise HyperparamError(f"--algo {algo!r} is not supported; allowed: {', '.join(ALGOS)}")
     path = Path(path) if path else HYPERPARAMS_DIR / f"{algo}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise HyperparamError(f"hyperparameter file {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise HyperparamError(f"hyperparameter file {path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict) or "default" not in data:
         raise HyperparamError(f"hyperparameter file {path}: needs a top-level 'default' section")
     allowed = _algo_params(algo) | set(SPECIAL_KEYS)

@@ -41,6 +41,15 @@ def test_hyperparams_errors_name_the_key(tmp_path, text, match):
         load_hyperparams("ppo", "my_scen", f)
 
 
+def test_missing_or_broken_hyperparameter_file(tmp_path):
+    with pytest.raises(HyperparamError, match="not found"):
+        load_hyperparams("ppo", "x", tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("default: [1, 2\n")
+    with pytest.raises(HyperparamError, match="not valid YAML"):
+        load_hyperparams("ppo", "x", bad)
+
+
 def test_unknown_algo():
     with pytest.raises(HyperparamError, match="--algo 'a2c' is not supported; allowed: ppo, dqn, maskable_ppo"):
         load_hyperparams("a2c", "x")
