@@ -209,6 +209,7 @@ class BatchSim:
         self.inv_allow = 1.0 / self.allow_j
         self.rngs: list[np.random.Generator | None] = [None] * batch_size
         self.ar = np.arange(batch_size)
+        self._ar_zk = self.ar * (sc.mobility.n_zones * p.n_tasks)  # row offsets of edge_present
         b = batch_size
         self.k = np.zeros(b, dtype=np.int64)
         self.t = np.zeros(b, dtype=np.int64)
@@ -244,6 +245,17 @@ class BatchSim:
         """
         t = buf.shape[1]
         return np.take(buf.reshape(self.B * t, buf.shape[2]), self.ar * t + self.k, axis=0)
+
+    def edge_has(self, zt: np.ndarray) -> np.ndarray:
+        """``edge_present[ar, zt]``: whether each row's edge cache holds model ``zt`` (zone*K + task).
+
+        A flat ``np.take`` (faster than the two-array index) unless the cache is shared by all rows
+        (a stride-0 view, see :class:`envs.sim.cell.CellSim`).
+        """
+        ep = self.edge_present
+        if ep.strides[0] == 0 or not ep.flags.c_contiguous:
+            return ep[self.ar, zt]
+        return np.take(ep.reshape(-1), self._ar_zk + zt)
 
     # ------------------------------------------------------------------ actions
     def flat_actions(self, multi: np.ndarray) -> np.ndarray:
@@ -359,7 +371,7 @@ class BatchSim:
             at, mt = self._scalar_tables()
         task = ci[0]
         idx = ci[2] + xp.to_int(pend_act * 4.0 + eh * 2.0) * self.A + a
-        row_bf = at[idx]
+        row_bf = xp.take(at, idx)
         row = row_bf.T if xp is NUMPY_OPS else row_bf
         is_dl = row[A_IS_DL]
         # a download starts (only when none is pending: the pending fields are 0 then)
@@ -380,8 +392,8 @@ class BatchSim:
         nreq = cur[E_NREQ]
         wo = (arr * q + (1.0 - arr)) * nreq  # requests the old model serves
         wn = arr * (1.0 - q) * nreq          # requests the new model serves
-        mo = mt[xp.to_int(ob_mi) * self.K + task]
-        mn = mt[xp.to_int(pend_mi) * self.K + task]
+        mo = xp.take(mt, xp.to_int(ob_mi) * self.K + task)
+        mn = xp.take(mt, xp.to_int(pend_mi) * self.K + task)
         if xp is NUMPY_OPS:
             mo, mn = mo.T, mn.T
         served = wo * mo[M_SERVED] + wn * mn[M_SERVED]
@@ -439,10 +451,9 @@ class BatchSim:
         a = np.asarray(actions)
         if a.ndim == 2:
             a = self.flat_actions(a)
-        ar = self.ar
         cur = self.now(self.exo.f)
         ci = self.now(self.exo.ci)
-        eh = self.edge_present[ar, ci[:, 1]]
+        eh = self.edge_has(ci[:, 1])
         state, out = self._transition(NUMPY_OPS, cur, ci, eh, a, *self._get_state())
         self._set_state(state)
         reward, terms, lat, energy, row, nreq, served, latv, acc_sum, dmiss, over, invalid, air = out
@@ -506,7 +517,6 @@ class BatchSim:
     # ------------------------------------------------------------------ observation / masks
     def observe(self) -> np.ndarray:
         """Observation of every row: float32 [B, obs_dim] (a fresh array)."""
-        ar = self.ar
         ci = self.now(self.exo.ci)
         task = ci[:, 0]
         out = np.empty((self.B, self.obs_dim), dtype=np.float32)
@@ -514,14 +524,15 @@ class BatchSim:
         out[:, :d] = self.now(self.exo.obs)
         out[:, d] = self.energy_left * self.inv_budget
         out[:, d + 1] = self.t * (1.0 / self.horizon)
-        out[:, d + 2:d + 2 + N_MODEL_FEATURES] = self._mf[self.ob_mi.astype(np.int64) * self.K + task]
+        out[:, d + 2:d + 2 + N_MODEL_FEATURES] = np.take(self._mf, self.ob_mi.astype(np.int64) * self.K + task,
+                                                         axis=0)
         j = d + 2 + N_MODEL_FEATURES
-        pf = self._mf[self.pend_mi.astype(np.int64) * self.K + task]
+        pf = np.take(self._mf, self.pend_mi.astype(np.int64) * self.K + task, axis=0)
         out[:, j] = self.pend_act
         out[:, j + 1] = np.minimum(self.pend_bytes * self.inv_storage, 1.0)
         out[:, j + 2] = pf[:, 1]
         out[:, j + 3] = pf[:, 2]
-        out[:, j + 4] = self.edge_present[ar, ci[:, 1]]
+        out[:, j + 4] = self.edge_has(ci[:, 1])
         np.clip(out, -1.0, 1.0, out=out)
         return out
 
@@ -549,9 +560,8 @@ class BatchSim:
         return self.p.mask_table[i].copy()
 
     def _mask_index(self) -> np.ndarray:
-        ar = self.ar
         ci = self.now(self.exo.ci)
-        eh = self.edge_present[ar, ci[:, 1]]
+        eh = self.edge_has(ci[:, 1])
         return ci[:, 2] // self.A + (self.pend_act * 4.0 + eh * 2.0).astype(np.int64)
 
     def action_masks(self) -> np.ndarray:
