@@ -240,11 +240,16 @@ class BatchSim:
     def now(self, buf: np.ndarray) -> np.ndarray:
         """Every row's current step of a chunk buffer: ``buf[ar, k]`` ([B, T, F] -> [B, F]).
 
-        ``np.take`` on the flattened (row, step) axis gives the same array several times faster
-        than indexing with the two index arrays.
+        ``np.take`` on the flattened (step, row) axis of the time-major storage of the buffer
+        (see :class:`envs.sim.exogenous.ExoBuffer`) gives the same array several times faster
+        than indexing with the two index arrays (and reads adjacent memory when the rows are at
+        the same step); a row-major buffer is read on its flattened (row, step) axis.
         """
-        t = buf.shape[1]
-        return np.take(buf.reshape(self.B * t, buf.shape[2]), self.ar * t + self.k, axis=0)
+        b, t, nf = buf.shape
+        tm = buf.transpose(1, 0, 2)
+        if tm.flags.c_contiguous:
+            return np.take(tm.reshape(t * b, nf), self.k * b + self.ar, axis=0)
+        return np.take(buf.reshape(b * t, nf), self.ar * t + self.k, axis=0)
 
     def edge_has(self, zt: np.ndarray) -> np.ndarray:
         """``edge_present[ar, zt]``: whether each row's edge cache holds model ``zt`` (zone*K + task).

@@ -203,6 +203,9 @@ class ExoBuffer:
         f: float64 [B, T, N_E_FIELDS], the ``E_*`` columns per step.
         ci: int64 [B, T, 3]: task, zone*K + task, action-table base index ((task*8 + local_has) * A).
         obs: float32 [B, T, D_exo], exogenous observation features per step.
+
+    The three are transposed views of time-major ([T, B, F]) arrays (see
+    :meth:`envs.sim.core.BatchSim.now`).
     """
 
     def __init__(self, params: SimParams, batch_size: int, chunk_steps: int = 256):
@@ -215,10 +218,13 @@ class ExoBuffer:
         self.names = exo_feature_names(params)
         self.D = len(self.names)
         b, t = batch_size, chunk_steps
-        self.f = np.zeros((b, t, N_E_FIELDS))
-        self.ci = np.zeros((b, t, 3), dtype=np.int64)
+        # Stored time-major ([T, B, F] in memory) and exposed as [B, T, F] views: a step reads the
+        # current step of every row, and rows at the same step are then adjacent in memory (one
+        # sequential read instead of B cache/TLB misses B * T * F apart).
+        self.f = np.zeros((t, b, N_E_FIELDS)).transpose(1, 0, 2)
+        self.ci = np.zeros((t, b, 3), dtype=np.int64).transpose(1, 0, 2)
         self.ci_l: list = []
-        self.obs = np.zeros((b, t, self.D), dtype=np.float32)
+        self.obs = np.zeros((t, b, self.D), dtype=np.float32).transpose(1, 0, 2)
         # carried state of every process
         self.x = np.zeros(b)
         self.dir = np.ones(b)
