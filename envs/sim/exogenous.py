@@ -423,10 +423,11 @@ class ExoBuffer:
             start = Wd - self.delay - lag
             return comb[key][:, start:start + T]
 
-        def est_rate(lag):
-            return delayed("rate", lag) * 10.0 ** (comb["noise"][:, Wd - lag:Wd - lag + T] / 10.0)
-
-        r_est = est_rate(0)
+        # rate estimates of lags 0, 1, 2 (rate measured delay + lag steps ago, log-normal error of
+        # that step): est_rate(lag)[:, j] = est[:, j + 2 - lag], one array for the three (W = delay + 2)
+        est = comb["rate"][:, Wd - self.delay - 2:Wd - self.delay + T]
+        est = est * 10.0 ** (comb["noise"][:, Wd - 2:Wd + T] / 10.0)
+        r_est = est[:, 2:]
         sl = slice(n - T, n)
         task_c, zone_c = task[:, sl], zone[:, sl]
         local_has = p.zone_local[zone_c, task_c]
@@ -438,8 +439,10 @@ class ExoBuffer:
         dst = slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
         f = self.f[dst] if contiguous else np.empty((nb, T, N_E_FIELDS))
         sub = self.WRITE_BLOCK
+        zt_c = zone_c * K + task_c
+        abase_c = (task_c * 8 + local_has) * p.n_actions
         fvals = (task_c, nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
-                 zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions, self.inv_exp[task_c],
+                 zt_c, abase_c, self.inv_exp[task_c],
                  p.deadline_s[task_c], snr_db[:, sl], blocked[:, sl], hours[:, sl], zone_c, local_has,
                  r_est, los[:, sl], d2d[:, sl], share[:, sl], handover[:, sl])
         for s0 in range(0, nb, sub):  # all columns of a few rows while they are in cache
@@ -448,8 +451,14 @@ class ExoBuffer:
                 fs[:, :, col] = val[s0:s0 + sub]
         if not contiguous:
             self.f[dst] = f
-        self.ci[dst] = np.stack([task_c, zone_c * K + task_c, (task_c * 8 + local_has) * p.n_actions], axis=-1)
+        if contiguous:
+            cview = self.ci[dst]
+            for col, val in enumerate((task_c, zt_c, abase_c)):
+                cview[:, :, col] = val
+        else:
+            self.ci[dst] = np.stack([task_c, zt_c, abase_c], axis=-1)
         ang = (2.0 * np.pi / 24.0) * hours[:, sl]
+        est_n = _lognorm(est, 0.0, 11.0)  # normalised estimates of lags 0, 1, 2 as shifted views
         snr_est = delayed("snr", 0) + comb["noise"][:, Wd:Wd + T]
         # the constant device/library columns of self.obs were written once in __init__
         o = self.obs[dst]  # a view (contiguous rows) or a copy written back below
@@ -457,8 +466,7 @@ class ExoBuffer:
         o[:, :, j:j + K + 3] = self._task_obs[task_c]
         j += K + 3
         ovals = (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
-                 np.clip(snr_est / 50.0, -1.0, 1.0), _lognorm(r_est, 0.0, 11.0),
-                 _lognorm(est_rate(1), 0.0, 11.0), _lognorm(est_rate(2), 0.0, 11.0),
+                 np.clip(snr_est / 50.0, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
                  delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
                  local_has)
         for s0 in range(0, nb, sub):  # float32 (the same rounding as a float64 array cast)
