@@ -463,14 +463,16 @@ class ExoBuffer:
         # the constant device/library columns of self.obs were written once in __init__
         o = self.obs[dst]  # a view (contiguous rows) or a copy written back below
         j = self._n_dev
-        o[:, :, j:j + K + 3] = self._task_obs[task_c]
+        jt = j  # task features (one-hot, request rate, budgets): table rows by task
         j += K + 3
         ovals = (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
                  np.clip(snr_est / 50.0, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
                  delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
                  local_has)
+        tobs = self._task_obs
         for s0 in range(0, nb, sub):  # float32 (the same rounding as a float64 array cast)
             os_ = o[s0:s0 + sub]
+            os_[:, :, jt:j] = np.take(tobs, task_c[s0:s0 + sub], axis=0)
             for jj, val in enumerate(ovals, start=j):
                 os_[:, :, jj] = val[s0:s0 + sub]
         if not contiguous:
