@@ -334,8 +334,9 @@ class ExoBuffer:
 
     #: Rows generated together at most: every process is row-wise, and blocks of this many rows
     #: keep the [rows, steps] temporaries in cache (256 was ~1.5x faster than 4096 rows at
-    #: once, 64 another ~1.25x: 720 -> 550 ms per chunk of 4096 rows, urban_smartphone).
-    ROW_BLOCK = 64
+    #: once; with the time-major buffers 32 rows beat 16, 64 and 128: CPU time of one chunk of
+    #: 4096 rows, urban_smartphone, median of 5: 32: 529-568 ms, 64: 667-701 ms, 128: 729 ms).
+    ROW_BLOCK = 32
 
     #: Rows per strided column write into the [rows, steps, fields] buffers: a block of this many
     #: rows of the buffer stays in the L2 cache while its columns are written one by one.
