@@ -363,7 +363,11 @@ class ExoBuffer:
         for i, g in enumerate(rngs):  # drawn straight into the buffers (same values, no copy)
             g.random(out=U[i])
             g.standard_normal(out=Z[i])
-        NL = _poisson_icdf(U[:, :, _U_LOADV], self.load_cdf, day.astype(np.int64))
+        # other users' count where the load is redrawn (the forward fill reads nothing else)
+        load_redraw = U[:, :, _U_LOAD] < c.load.change_prob
+        NL = np.zeros((nb, n))
+        NL[load_redraw] = _poisson_icdf(U[:, :, _U_LOADV][load_redraw], self.load_cdf,
+                                        day[load_redraw].astype(np.int64))
 
         # mobility along the route; serving site = nearest site
         flips = np.cumsum(U[:, :, _U_DIR] < m.direction_change_prob, axis=1)
@@ -397,7 +401,7 @@ class ExoBuffer:
             blocked = np.zeros((nb, n), dtype=np.int64)
 
         # cell load
-        load = _ffill(NL, U[:, :, _U_LOAD] < c.load.change_prob, self.load[rows])
+        load = _ffill(NL, load_redraw, self.load[rows])
         share = 1.0 / (1.0 + load)
 
         # SNR and rate
