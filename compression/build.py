@@ -38,7 +38,14 @@ import torch
 from compression.datasets import TASKS, load_task
 from compression.measure import count_macs, count_params, measure_latencies, peak_activation_bytes
 from compression.models import MultiExitNet, NetConfig, exit_model, fold_batchnorm
-from compression.profile import PROFILE_DIR, ProfileError, load_profile, save_profile
+from compression.profile import (
+    BIT_LEVELS,
+    PROFILE_DIR,
+    PRUNE_LEVELS,
+    ProfileError,
+    load_profile,
+    save_profile,
+)
 from compression.prune import magnitude_prune, structured_prune
 from compression.quantize import decode, encode, load_decoded, progressive_sizes
 from compression.training import TrainConfig, evaluate, train
@@ -49,17 +56,8 @@ BUILDER = "compression.build"
 #: Grid axes of the measured profiles (fixed by the cross-helper contract).
 LEVELS: dict[str, list] = {
     "depth": [1, 2, 3, 4],
-    "prune": [
-        {"kind": "none", "fraction": 0.0},
-        {"kind": "structured", "fraction": 0.25},
-        {"kind": "structured", "fraction": 0.5},
-        {"kind": "structured", "fraction": 0.75},
-        {"kind": "unstructured", "fraction": 0.25},
-        {"kind": "unstructured", "fraction": 0.5},
-        {"kind": "unstructured", "fraction": 0.75},
-        {"kind": "unstructured", "fraction": 0.9},
-    ],
-    "bits": [32, 16, 8, 6, 4, 2],
+    "prune": [dict(p) for p in PRUNE_LEVELS],
+    "bits": list(BIT_LEVELS),
 }
 
 #: Shared settings. Epoch counts are sized so the whole 4-task build fits 10 minutes on one core.

@@ -27,6 +27,19 @@ PRUNE_KINDS = ("none", "structured", "unstructured")
 #: Allowed values of a variant's ``accuracy_source``.
 ACCURACY_SOURCES = ("measured", "derived", "published")
 
+#: Parameter levels (``prune``) and bit widths of every shipped profile, measured and reference.
+PRUNE_LEVELS: tuple[dict[str, Any], ...] = (
+    {"kind": "none", "fraction": 0.0},
+    {"kind": "structured", "fraction": 0.25},
+    {"kind": "structured", "fraction": 0.5},
+    {"kind": "structured", "fraction": 0.75},
+    {"kind": "unstructured", "fraction": 0.25},
+    {"kind": "unstructured", "fraction": 0.5},
+    {"kind": "unstructured", "fraction": 0.75},
+    {"kind": "unstructured", "fraction": 0.9},
+)
+BIT_LEVELS: tuple[int, ...] = (32, 16, 8, 6, 4, 2)
+
 #: Directory of the profiles shipped with the package.
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 

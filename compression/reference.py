@@ -45,6 +45,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from compression.profile import BIT_LEVELS, PRUNE_LEVELS
+
 # ----------------------------------------------------------------------------------------------
 # building blocks
 
@@ -770,18 +772,6 @@ def measure_cpu_macs_per_s(arch: str, min_repeats: int = 5, min_seconds: float =
 # ----------------------------------------------------------------------------------------------
 # retention from measured profiles
 
-#: The parameter levels and bit widths of every profile (the contract's grid).
-PRUNE_LEVELS: tuple[dict[str, Any], ...] = (
-    {"kind": "none", "fraction": 0.0},
-    {"kind": "structured", "fraction": 0.25},
-    {"kind": "structured", "fraction": 0.5},
-    {"kind": "structured", "fraction": 0.75},
-    {"kind": "unstructured", "fraction": 0.25},
-    {"kind": "unstructured", "fraction": 0.5},
-    {"kind": "unstructured", "fraction": 0.75},
-    {"kind": "unstructured", "fraction": 0.9},
-)
-BIT_LEVELS: tuple[int, ...] = (32, 16, 8, 6, 4, 2)
 
 
 class RetentionTable:
