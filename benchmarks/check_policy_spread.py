@@ -1,16 +1,10 @@
-"""Do decisions matter? Mean return of random / always-central-full / greedy / one-step oracle per scenario.
+"""Do decisions matter? Mean return of the baselines of :mod:`agents.policies` per scenario.
 
 A scenario where the masked-random policy comes close to the clairvoyant one-step oracle is a
-broken scenario (DESIGN.md section 4). The policies here are minimal reference implementations
-for this check (the project's baselines live in ``agents/``):
-
-* random: uniform over the *valid* flat actions;
-* central_full: download the uncompressed model of the current task from central whenever
-  that is valid, else keep;
-* greedy: keep while the on-board model serves the current task within its latency budget;
-  otherwise download the most accurate valid variant whose *estimated* download meets the
-  deadline and whose energy fits what is left (smallest latency if none meets the deadline);
-* oracle: argmax of ``one_step_rewards()`` (true next-step channel, myopic).
+broken scenario (DESIGN.md section 4). The policies are the project's baselines
+(``agents.policies.BASELINES``; default: random over valid actions, always the full model from
+central, the paper's greedy rule, greedy that also checks the device's inference latency, and the
+one-step clairvoyant oracle).
 
 Usage: ``python benchmarks/check_policy_spread.py [--episodes 5] [--scenarios a b] [--profiles DIR]``
 (``--profiles`` points the profile loader at another directory, e.g. for calibration).
@@ -29,49 +23,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 
-def policy_action(name: str, env, rng: np.random.Generator) -> int:
-    """Flat action of policy ``name`` for the env's current state."""
-    u = env.unwrapped
-    mask = u.flat_action_mask()
-    if name == "random":
-        return int(rng.choice(np.flatnonzero(mask)))
-    if name == "oracle":
-        return int(np.argmax(u.one_step_rewards()))
-    sim = u.sim
-    task = int(sim.exo.ci[0, int(sim.k[0]), 0])
-    nv = sim.V
-    if name == "central_full":
-        a = 3 * nv + int(u.params.full_variant[task])
-        return a if mask[a] else 0
-    if name == "greedy":
-        m, v = divmod(int(sim.ob_mi[0]), nv)
-        if sim.pend_act[0] > 0 or (m == task and u.params.latency_ok[m, v]):
-            return 0
-        view = u.planning_view()
-        lat_ok = view["inference_latency_s"] <= u.params.latency_budget_s[task]
-        cand = mask & (view["source"] > 0) & lat_ok & (view["energy_j_est"] <= view["energy_left_j"])
-        ok = cand & view["fits_deadline"]
-        if ok.any():
-            score = np.where(ok, view["accuracy"] - 1e-12 * view["size_bytes"], -np.inf)
-            return int(np.argmax(score))
-        if cand.any():
-            return int(np.argmin(np.where(cand, view["download_latency_s_est"], np.inf)))
-        return 0
-    raise ValueError(f"unknown policy {name!r}")
-
-
 def evaluate(scenario: str, policy: str, episodes: int, seed: int = 0) -> tuple[float, float]:
     """Mean and std of the episode return of ``policy`` on ``scenario``."""
+    from agents.policies import make_policy
     from envs import make_env
 
     env = make_env(scenario, action_mode="discrete")
-    rng = np.random.default_rng(seed + 12345)
+    pol = make_policy(policy, seed=seed + 12345)
     returns = []
     for ep in range(episodes):
-        env.reset(seed=seed + ep)
+        obs, _ = env.reset(seed=seed + ep)
+        pol.reset(seed + ep)
         total, done = 0.0, False
         while not done:
-            _, r, term, trunc, _ = env.step(policy_action(policy, env, rng))
+            obs, r, term, trunc, _ = env.step(pol.act(obs, env))
             total += r
             done = term or trunc
         returns.append(total)
@@ -83,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=5)
     ap.add_argument("--scenarios", nargs="+", default=None)
-    ap.add_argument("--policies", nargs="+", default=["random", "central_full", "greedy", "oracle"])
+    ap.add_argument("--policies", nargs="+", default=["random", "fixed_central_full", "greedy", "greedy_compute", "oracle"])
     ap.add_argument("--profiles", default=None, help="directory to load profiles from instead of compression/profiles")
     ap.add_argument("--update", default=None, help="write the table as '### Policy spread' into this BENCHMARKS.md")
     args = ap.parse_args()
@@ -111,10 +76,10 @@ def main() -> None:
             "### Policy spread (do decisions matter?)",
             "",
             f"`python benchmarks/check_policy_spread.py --episodes {args.episodes}`: mean ± std episode return "
-            f"over {args.episodes} seeded episodes (seeds 0..{args.episodes - 1}) of the minimal reference "
-            "policies in that script (random over valid actions, always the full model from central, "
-            "greedy = most accurate variant meeting the deadline at the observed rate, one-step "
-            "clairvoyant oracle). A scenario where random comes close to the oracle would be broken.",
+            f"over {args.episodes} seeded episodes (seeds 0..{args.episodes - 1}) of the baselines of "
+            "`agents.policies` (random over valid actions, always the full model from central, the "
+            "paper's greedy rule, greedy that also checks the inference latency, one-step clairvoyant "
+            "oracle). A scenario where random comes close to the oracle would be broken.",
             "",
             header, sep, *lines, "",
         ])

@@ -13,11 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# pytest puts tests/ first on sys.path for this file; without the repo root ahead of it,
-# `import envs` would find the test folder tests/envs/ (a namespace package) instead of envs/.
-sys.path.insert(0, str(ROOT))
-
-import train as cli  # noqa: E402
+import train as cli  # noqa: E402  (the repo root is on sys.path: pytest's `pythonpath`)
 
 sys.path.insert(0, str(ROOT / "tests" / "agents"))
 from small_scenario import write_small_scenario  # noqa: E402

@@ -25,7 +25,7 @@ def test_oracle_and_greedy_beat_random(name):
     if missing:
         pytest.skip(f"shipped profiles not built yet: {missing}")
     rnd, _ = spread.evaluate(name, "random", episodes=2)
-    greedy, _ = spread.evaluate(name, "greedy", episodes=2)
+    greedy, _ = spread.evaluate(name, "greedy_compute", episodes=2)
     oracle, _ = spread.evaluate(name, "oracle", episodes=2)
     assert oracle - rnd > 0.2 * abs(oracle), (rnd, greedy, oracle)
     assert greedy > rnd, (rnd, greedy, oracle)
