@@ -105,6 +105,38 @@ def _poisson_icdf(u: np.ndarray, cdf_table: np.ndarray, which: np.ndarray) -> np
     return out
 
 
+#: Bins per unit interval of the binned inverse CDF (a power of two: ``u * ICDF_BINS`` is exact).
+ICDF_BINS = 4096
+
+
+def _icdf_bins(cdf_table: np.ndarray, bins: int = ICDF_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Per table row and bin ``[i / bins, (i + 1) / bins)`` of u: the count of CDF entries <= u
+    at the bin's lowest and at its highest uniform ([M, bins] int64 each)."""
+    lo_u = np.arange(bins) / bins
+    hi_u = np.nextafter(np.arange(1, bins + 1) / bins, 0.0)  # largest double below the bin end
+    lo = np.stack([np.searchsorted(row, lo_u, side="right") for row in cdf_table])
+    hi = np.stack([np.searchsorted(row, hi_u, side="right") for row in cdf_table])
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _poisson_icdf_binned(u: np.ndarray, cdf_table: np.ndarray, bins: tuple[np.ndarray, np.ndarray],
+                         which: np.ndarray) -> np.ndarray:
+    """:func:`_poisson_icdf` (the same values) by table look-up of the uniform's bin.
+
+    The count is non-decreasing in u, so where a bin's lowest and highest uniforms give the same
+    count (all bins but the few holding a CDF value) every u in it has that count; only the
+    uniforms of the other bins are searched exactly.
+    """
+    lo, hi = bins
+    nb = lo.shape[1]
+    idx = np.asarray(which, dtype=np.int64) * nb + (u * nb).astype(np.int64)
+    out = np.take(lo.reshape(-1), idx).astype(np.float64)
+    amb = np.take(hi.reshape(-1), idx) != out
+    if amb.any():
+        out[amb] = _poisson_icdf(u[amb], cdf_table, np.broadcast_to(which, u.shape)[amb])
+    return out
+
+
 def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndarray,
                   stay: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """States [nb, n] of a Markov chain: next = #{j : cum[which_t][state, j] <= u_t} (inverse CDF).
@@ -281,6 +313,8 @@ class ExoBuffer:
         # Poisson draws by inverse CDF of one uniform: requests of the active task, other users
         self.req_cdf = _poisson_cdf_table(self.req_mean)
         self.load_cdf = _poisson_cdf_table(np.asarray(self.lam_load, dtype=float))
+        self.req_bins = _icdf_bins(self.req_cdf)
+        self.load_bins = _icdf_bins(self.load_cdf)
         self.inv_exp = np.where(self.req_mean > 0, 1.0 / np.maximum(self.req_mean, 1e-300), 0.0)
 
     def _static_features(self) -> np.ndarray:
@@ -366,8 +400,8 @@ class ExoBuffer:
         # other users' count where the load is redrawn (the forward fill reads nothing else)
         load_redraw = U[:, :, _U_LOAD] < c.load.change_prob
         NL = np.zeros((nb, n))
-        NL[load_redraw] = _poisson_icdf(U[:, :, _U_LOADV][load_redraw], self.load_cdf,
-                                        day[load_redraw].astype(np.int64))
+        NL[load_redraw] = _poisson_icdf_binned(U[:, :, _U_LOADV][load_redraw], self.load_cdf,
+                                               self.load_bins, day[load_redraw])
 
         # mobility along the route; serving site = nearest site
         flips = np.cumsum(U[:, :, _U_DIR] < m.direction_change_prob, axis=1)
@@ -436,7 +470,7 @@ class ExoBuffer:
         sl = slice(n - T, n)
         task_c, zone_c = task[:, sl], zone[:, sl]
         local_has = p.zone_local[zone_c, task_c]
-        nreq = _poisson_icdf(U[:, sl, _U_REQ], self.req_cdf, task_c)
+        nreq = _poisson_icdf_binned(U[:, sl, _U_REQ], self.req_cdf, self.req_bins, task_c)
 
         # per-step tables: float fields, integer indices, exogenous observation features, written
         # column by column into the buffers (a view of them when the rows are one contiguous range)

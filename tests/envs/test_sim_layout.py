@@ -73,3 +73,27 @@ def test_markov_chain_no_candidate_steps_keeps_start_state():
     s0 = np.array([0, 1, 0])
     out = _markov_chain(u, cum, np.zeros((3, 50), dtype=np.int64), s0)
     assert np.array_equal(out, np.repeat(s0[:, None], 50, axis=1))
+
+
+@pytest.mark.parametrize("means", [[0.0, 0.3, 2.0, 7.5, 40.0], [3.0, 12.0], [0.001, 100.0]])
+def test_binned_poisson_icdf_equals_search(means):
+    """The bin look-up gives exactly the searched counts, also at CDF values and bin edges."""
+    from envs.sim.exogenous import (
+        ICDF_BINS,
+        _icdf_bins,
+        _poisson_cdf_table,
+        _poisson_icdf,
+        _poisson_icdf_binned,
+    )
+
+    rng = np.random.default_rng(5)
+    table = _poisson_cdf_table(np.array(means))
+    cdf = table[table < 1.5]
+    edges = np.arange(ICDF_BINS) / ICDF_BINS
+    u = np.concatenate([rng.random(20_000), cdf, np.nextafter(cdf, 0.0), np.nextafter(cdf, 1.0), edges,
+                        np.nextafter(edges[1:], 0.0)])
+    u = u[(u >= 0.0) & (u < 1.0)]
+    which = rng.integers(0, len(means), u.shape)
+    ref = _poisson_icdf(u, table, which)
+    got = _poisson_icdf_binned(u, table, _icdf_bins(table), which)
+    assert got.dtype == ref.dtype and np.array_equal(got, ref)
