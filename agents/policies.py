@@ -115,16 +115,10 @@ def _best(candidates: np.ndarray, primary: np.ndarray, tiebreak: np.ndarray) -> 
 def inference_budget_s(env: gym.Env, view: dict[str, np.ndarray]) -> float:
     """The current task's per-request inference latency budget (s).
 
-    Read from ``view["inference_budget_s"]`` when the env provides it, else from the scenario
-    (``env.scenario.tasks[view["task"]].inference_latency_budget_s`` of ``envs.ModelDownloadEnv``);
-    infinite when neither is available.
+    Read from ``view["inference_budget_s"]`` (``envs.ModelDownloadEnv.planning_view``); infinite
+    for an env whose planning view does not carry it.
     """
-    if "inference_budget_s" in view:
-        return float(view["inference_budget_s"])
-    scenario = getattr(env, "scenario", None)
-    if scenario is not None and "task" in view:
-        return float(scenario.tasks[int(view["task"])].inference_latency_budget_s)
-    return float("inf")
+    return float(view.get("inference_budget_s", float("inf")))
 
 
 def _feasible_downloads(view: dict[str, np.ndarray], budget_s: float = float("inf")) -> np.ndarray:

@@ -579,8 +579,9 @@ class BatchSim:
 
         Keys (arrays of length n_actions): valid, accuracy, size_bytes, download_latency_s_est,
         energy_j_est, inference_latency_s, fits_deadline, proxy_score, source, depth, prune, bits;
-        scalars (0-d arrays): deadline_s, energy_left_j, storage_bytes, rate_est_bps,
-        requests_expected, task, download_pending.
+        scalars (0-d arrays): deadline_s, inference_budget_s (the current task's per-request
+        inference latency budget), energy_left_j, storage_bytes, rate_est_bps, requests_expected,
+        task, download_pending.
         """
         p = self.p
         k = self.k[row]
@@ -619,6 +620,7 @@ class BatchSim:
             "prune": pr,
             "bits": b,
             "deadline_s": np.asarray(cur[E_DEADLINE]),
+            "inference_budget_s": np.asarray(p.latency_budget_s[task]),
             "energy_left_j": np.asarray(self.energy_left[row]),
             "storage_bytes": np.asarray(p.scenario.device.storage_bytes),
             "rate_est_bps": np.asarray(cur[E_RATE_EST]),

@@ -175,8 +175,10 @@ def test_planning_view_and_oracle(tiny_scenario_path):
                     "inference_latency_s", "fits_deadline", "proxy_score", "source", "depth", "prune", "bits"):
             assert view[key].shape == (u.n_actions,), key
             assert not view[key].flags.writeable
-        for key in ("deadline_s", "energy_left_j", "storage_bytes"):
+        for key in ("deadline_s", "inference_budget_s", "energy_left_j", "storage_bytes"):
             assert np.ndim(view[key]) == 0
+        task = u.scenario.tasks[int(view["task"])]
+        assert float(view["inference_budget_s"]) == task.inference_latency_budget_s
         assert np.array_equal(view["valid"], u.flat_action_mask())
         assert np.all((view["accuracy"] >= 0) & (view["accuracy"] <= 1))
         rng_state = copy.deepcopy(u.np_random.bit_generator.state)
