@@ -45,28 +45,25 @@ ALGOS = ("ppo", "dqn", "maskable_ppo")
 BASELINE_NAMES = tuple(BASELINES)  # every baseline of agents.policies, in table order
 
 
-def _positive_int(name: str):
+def _int_at_least(name: str, low: int):
+    """argparse type: an integer >= ``low``, with an error naming the option."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
         return value
     return parse
+
+
+def _positive_int(name: str):
+    return _int_at_least(name, 1)
 
 
 def _non_negative_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
-        return value
-    return parse
+    return _int_at_least(name, 0)
 
 
 def _seed(text: str) -> int:
