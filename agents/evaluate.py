@@ -236,11 +236,14 @@ def plot_comparison(rows: list[dict[str, Any]], records: list[EpisodeRecord], ou
         eps = [r.stats for r in records if r.policy == name]
         ax.scatter([s.latency_s * 1e3 for s in eps], [s.accuracy for s in eps], color=color,
                    alpha=0.25, s=12)
-        xerr = np.nan_to_num([[row["latency_s"] - row["latency_s_lo"]], [row["latency_s_hi"] - row["latency_s"]]])
+        # a latency is never negative: the t-interval's lower end is drawn clipped at 0
+        lat_lo = max(row["latency_s_lo"], 0.0)
+        xerr = np.nan_to_num([[row["latency_s"] - lat_lo], [row["latency_s_hi"] - row["latency_s"]]])
         yerr = np.nan_to_num([[row["accuracy"] - row["accuracy_lo"]], [row["accuracy_hi"] - row["accuracy"]]])
         ax.errorbar(row["latency_s"] * 1e3, row["accuracy"], xerr=xerr * 1e3, yerr=yerr, fmt="o",
                     color=color, label=name, markersize=8, capsize=3)
     ax.set_xscale("symlog", linthresh=1.0)  # latencies span ms to tens of s; 0 = no download
+    ax.set_xlim(left=0.0)
     ax.set_xlabel("mean download latency per download (ms, log scale above 1 ms)")
     ax.set_ylabel("request-weighted accuracy")
     ax.set_title(f"{scenario}: accuracy vs latency (dots: episodes)")
