@@ -11,6 +11,7 @@ vector-env factory agree on what a scenario name means:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,51 @@ def flat_to_env_action(env: gym.Env, flat_index: int):
     if isinstance(env.action_space, gym.spaces.Discrete):
         return int(flat_index)
     return env.unwrapped.flat_to_action(int(flat_index))
+
+
+def merge_hyperparam_sections(path: Path, scenario: str, allowed: dict[str, str] | set[str],
+                              error: type[Exception],
+                              check: Callable[[str, str, Any], None] | None = None) -> dict[str, Any]:
+    """Read an rl-zoo style hyperparameter YAML and merge its sections for ``scenario``.
+
+    The file holds a ``default`` section and optional per-scenario sections (keyed by the
+    scenario's file stem); the scenario's values override the defaults.
+
+    Args:
+        path: the YAML file.
+        scenario: scenario name or path (its stem selects the section).
+        allowed: the keys allowed in a section (a dict's values describe the key in errors).
+        error: exception class to raise.
+        check: optional ``check(section, key, value)`` validating each value.
+
+    Raises:
+        error: file missing or not YAML, no ``default`` section, a section that is not a mapping,
+            an unknown key; every message names the file, the section and the key.
+    """
+    import yaml
+
+    if not path.is_file():
+        raise error(f"hyperparameter file {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"hyperparameter file {path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict) or "default" not in data:
+        raise error(f"hyperparameter file {path}: needs a top-level 'default' section")
+    if isinstance(allowed, dict):
+        allowed_text = ", ".join(f"{k} ({v})" for k, v in allowed.items())
+    else:
+        allowed_text = ", ".join(sorted(allowed))
+    merged: dict[str, Any] = {}
+    for section in ("default", Path(scenario).stem):
+        values = data.get(section) or {}
+        if not isinstance(values, dict):
+            raise error(f"hyperparameter file {path}, section {section!r}: must be a mapping")
+        for key, value in values.items():
+            if key not in allowed:
+                raise error(f"hyperparameter file {path}, section {section!r}: unknown key {key!r}; "
+                            f"allowed: {allowed_text}")
+            if check is not None:
+                check(section, key, value)
+            merged[key] = value
+    return merged

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 try:
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
@@ -42,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the RLlib backend needs Ray RLlib, which is an optional extra: pip install -e .[rllib] "
         f"(import failed: {exc})") from exc
 
+from agents.common import merge_hyperparam_sections
 from agents.metrics import EpisodeAccumulator
 
 #: Names under which the env creators are registered with Ray Tune's registry.
@@ -174,22 +173,8 @@ def load_rllib_hyperparams(scenario: str, path: str | Path | None = None) -> dic
         RLlibSetupError: unknown key or bad value, naming the file, section and key.
     """
     path = Path(path) if path else HYPERPARAMS_PATH
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or "default" not in data:
-        raise RLlibSetupError(f"hyperparameter file {path}: needs a top-level 'default' section")
-    merged: dict[str, Any] = {}
-    for section in ("default", Path(scenario).stem):
-        values = data.get(section) or {}
-        if not isinstance(values, dict):
-            raise RLlibSetupError(f"hyperparameter file {path}, section {section!r}: must be a mapping")
-        for key, value in values.items():
-            if key not in HYPERPARAM_KEYS:
-                raise RLlibSetupError(
-                    f"hyperparameter file {path}, section {section!r}: unknown key {key!r}; allowed: "
-                    + ", ".join(f"{k} ({v})" for k, v in HYPERPARAM_KEYS.items()))
-            _check_value(path, section, key, value)
-            merged[key] = value
-    return merged
+    return merge_hyperparam_sections(path, scenario, HYPERPARAM_KEYS, RLlibSetupError,
+                                     check=lambda section, key, value: _check_value(path, section, key, value))
 
 
 def _check_value(path: Path, section: str, key: str, value: Any) -> None:

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sb3_contrib import MaskablePPO
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
@@ -29,7 +28,7 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from agents.common import ALGO_ACTION_MODE, make_env, scenario_env_id
+from agents.common import ALGO_ACTION_MODE, make_env, merge_hyperparam_sections, scenario_env_id
 from agents.evaluate import unique_run_dir
 from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
 
@@ -67,27 +66,8 @@ def load_hyperparams(algo: str, scenario: str, path: str | Path | None = None) -
     if algo not in ALGOS:
         raise HyperparamError(f"--algo {algo!r} is not supported; allowed: {', '.join(ALGOS)}")
     path = Path(path) if path else HYPERPARAMS_DIR / f"{algo}.yaml"
-    if not path.is_file():
-        raise HyperparamError(f"hyperparameter file {str(path)!r} not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise HyperparamError(f"hyperparameter file {path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict) or "default" not in data:
-        raise HyperparamError(f"hyperparameter file {path}: needs a top-level 'default' section")
     allowed = _algo_params(algo) | set(SPECIAL_KEYS)
-    stem = Path(scenario).stem
-    merged: dict[str, Any] = {}
-    for section in ("default", stem):
-        values = data.get(section) or {}
-        if not isinstance(values, dict):
-            raise HyperparamError(f"hyperparameter file {path}, section {section!r}: must be a mapping")
-        for key, value in values.items():
-            if key not in allowed:
-                raise HyperparamError(
-                    f"hyperparameter file {path}, section {section!r}: unknown key {key!r}; "
-                    f"allowed: {', '.join(sorted(allowed))}")
-            merged[key] = value
+    merged = merge_hyperparam_sections(path, scenario, allowed, HyperparamError)
     for key in ("n_envs", "n_timesteps"):
         if key in merged and (not isinstance(merged[key], int) or merged[key] < 1):
             raise HyperparamError(f"hyperparameter file {path}: {key} must be an int >= 1, got {merged[key]!r}")
