@@ -66,6 +66,49 @@ def lru_update_rows(lastuse: np.ndarray, present: np.ndarray, rows: np.ndarray, 
     (caches shared between rows must be updated one row at a time).
     """
     n_items = len(item_sizes)
+    if not (present.flags.c_contiguous and lastuse.flags.c_contiguous and present.ndim == 2
+            and lastuse.shape == present.shape):
+        _lru_update_rows_indexed(lastuse, present, rows, base, item, item_sizes, capacity_bytes, now, fill)
+        return
+    # Flat indices into the [B, n_zones * n_items] caches: one gather for the hit test, one
+    # scatter for the hits' time stamps; only the rows that insert read and write their whole
+    # cache slice (the other rows' slices are left untouched, as the gather/write-back of the
+    # indexed version leaves them unchanged).
+    start = rows * present.shape[1] + base
+    flat_item = start + item
+    pres_flat = present.reshape(-1)
+    last_flat = lastuse.reshape(-1)
+    hit = np.take(pres_flat, flat_item) > 0
+    size = np.take(item_sizes, item)
+    ins = ~hit & fill & (size <= capacity_bytes)
+    if hit.any():
+        last_flat[flat_item[hit]] = now[hit]
+    if ins.any():
+        j = np.flatnonzero(ins)
+        cols = start[j, None] + np.arange(n_items)[None, :]
+        p_j, l_j, it, sz = np.take(pres_flat, cols), np.take(last_flat, cols), item[j], size[j]
+        used = np.sum(item_sizes * (p_j > 0), axis=1)
+        need = used + sz > capacity_bytes
+        while need.any():
+            k = np.flatnonzero(need)
+            cand = np.where(p_j[k] > 0, l_j[k], np.inf)
+            victim = np.argmin(cand, axis=1)
+            p_j[k, victim] = 0.0
+            l_j[k, victim] = -np.inf
+            used[k] -= item_sizes[victim]
+            need[k] = used[k] + sz[k] > capacity_bytes
+        aj = np.arange(len(j))
+        p_j[aj, it] = 1.0
+        l_j[aj, it] = now[j]
+        pres_flat[cols] = p_j
+        last_flat[cols] = l_j
+
+
+def _lru_update_rows_indexed(lastuse: np.ndarray, present: np.ndarray, rows: np.ndarray, base: np.ndarray,
+                             item: np.ndarray, item_sizes: np.ndarray, capacity_bytes: float,
+                             now: np.ndarray, fill: np.ndarray) -> None:
+    """:func:`lru_update_rows` by two-array indexing (any memory layout of the caches)."""
+    n_items = len(item_sizes)
     cols = base[:, None] + np.arange(n_items)[None, :]
     r2 = rows[:, None]
     pres = present[r2, cols]
