@@ -356,7 +356,9 @@ def test_make_vec_env_native_and_dummy(tiny_scenario_path):
 
 
 # ---------------------------------------------------------------------- batched LRU (core step)
-def test_lru_update_rows_equals_row_by_row():
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_lru_update_rows_equals_row_by_row(layout):
+    """Flat-index path (C-contiguous caches) and two-array-index path (other layouts) alike."""
     from envs.sim.library import lru_update, lru_update_rows
 
     rng = np.random.default_rng(0)
@@ -372,6 +374,8 @@ def test_lru_update_rows_equals_row_by_row():
             while np.sum(sizes * present[r, sl]) > cap:
                 present[r, sl.start + int(np.argmax(present[r, sl]))] = 0.0
         lastuse[r, present[r] == 0] = -np.inf
+    present, lastuse = np.array(present, order=layout), np.array(lastuse, order=layout)
+    assert present.flags.c_contiguous == (layout == "C")
     evictions = 0
     for step in range(30):
         rows = np.sort(rng.choice(b, 150, replace=False))
