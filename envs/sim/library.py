@@ -87,21 +87,28 @@ def lru_update_rows(lastuse: np.ndarray, present: np.ndarray, rows: np.ndarray, 
         j = np.flatnonzero(ins)
         cols = start[j, None] + np.arange(n_items)[None, :]
         p_j, l_j, it, sz = np.take(pres_flat, cols), np.take(last_flat, cols), item[j], size[j]
-        used = np.sum(item_sizes * (p_j > 0), axis=1)
-        need = used + sz > capacity_bytes
-        while need.any():
-            k = np.flatnonzero(need)
-            cand = np.where(p_j[k] > 0, l_j[k], np.inf)
-            victim = np.argmin(cand, axis=1)
-            p_j[k, victim] = 0.0
-            l_j[k, victim] = -np.inf
-            used[k] -= item_sizes[victim]
-            need[k] = used[k] + sz[k] > capacity_bytes
-        aj = np.arange(len(j))
-        p_j[aj, it] = 1.0
-        l_j[aj, it] = now[j]
+        _insert_evicting_lru(p_j, l_j, it, sz, item_sizes, capacity_bytes, now[j])
         pres_flat[cols] = p_j
         last_flat[cols] = l_j
+
+
+def _insert_evicting_lru(p_j: np.ndarray, l_j: np.ndarray, it: np.ndarray, sz: np.ndarray,
+                         item_sizes: np.ndarray, capacity_bytes: float, now_j: np.ndarray) -> None:
+    """Insert item ``it[i]`` (``sz[i]`` bytes) into cache row i of ``p_j``/``l_j`` (presence,
+    last use; [n, n_items], in place), evicting least recently used items until it fits."""
+    used = np.sum(item_sizes * (p_j > 0), axis=1)
+    need = used + sz > capacity_bytes
+    while need.any():
+        k = np.flatnonzero(need)
+        cand = np.where(p_j[k] > 0, l_j[k], np.inf)
+        victim = np.argmin(cand, axis=1)
+        p_j[k, victim] = 0.0
+        l_j[k, victim] = -np.inf
+        used[k] -= item_sizes[victim]
+        need[k] = used[k] + sz[k] > capacity_bytes
+    aj = np.arange(len(it))
+    p_j[aj, it] = 1.0
+    l_j[aj, it] = now_j
 
 
 def _lru_update_rows_indexed(lastuse: np.ndarray, present: np.ndarray, rows: np.ndarray, base: np.ndarray,
@@ -121,19 +128,7 @@ def _lru_update_rows_indexed(lastuse: np.ndarray, present: np.ndarray, rows: np.
     if ins.any():
         j = np.flatnonzero(ins)
         p_j, l_j, it, sz = pres[j], last[j], item[j], size[j]
-        used = np.sum(item_sizes * (p_j > 0), axis=1)
-        need = used + sz > capacity_bytes
-        while need.any():
-            k = np.flatnonzero(need)
-            cand = np.where(p_j[k] > 0, l_j[k], np.inf)
-            victim = np.argmin(cand, axis=1)
-            p_j[k, victim] = 0.0
-            l_j[k, victim] = -np.inf
-            used[k] -= item_sizes[victim]
-            need[k] = used[k] + sz[k] > capacity_bytes
-        aj = np.arange(len(j))
-        p_j[aj, it] = 1.0
-        l_j[aj, it] = now[j]
+        _insert_evicting_lru(p_j, l_j, it, sz, item_sizes, capacity_bytes, now[j])
         pres[j] = p_j
         last[j] = l_j
     present[r2, cols] = pres
