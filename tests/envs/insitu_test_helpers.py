@@ -78,3 +78,33 @@ def shipped_profiles_missing(scenario_name: str) -> list[str]:
     sc = load_scenario(scenario_name)
     return [t.profile for t in sc.tasks
             if not Path(t.profile).suffix and not (PROFILE_DIR / f"{t.profile}.json").exists()]
+
+
+def markov_chain_reference(u, cum, which, s0) -> np.ndarray:
+    """Step-by-step definition of the task Markov chain (the reference for the fast versions).
+
+    Row r starts in ``s0[r]``; at step j it moves to the number of entries of the CDF row
+    ``cum[which[r, j], s]`` that are <= ``u[r, j]`` (capped at k - 1).
+    """
+    nb, n = u.shape
+    k = cum.shape[1]
+    out = np.empty((nb, n), dtype=np.int64)
+    for r in range(nb):
+        s = s0[r]
+        for j in range(n):
+            s = min(int((u[r, j] >= cum[which[r, j], s]).sum()), k - 1)
+            out[r, j] = s
+    return out
+
+
+def random_chain(rng: np.random.Generator, nb: int, n: int):
+    """A random task chain (day/night CDF tables over 1-5 states) and its draws for nb rows."""
+    k = int(rng.integers(1, 6))
+    m = rng.random((2, k, k)) ** 3 + np.eye(k) * rng.random() * 20
+    m /= m.sum(-1, keepdims=True)
+    cum = np.cumsum(m, -1)
+    cum[:, :, -1] = 1 + 1e-12
+    u = rng.random((nb, n))
+    which = rng.integers(0, 2, (nb, n))
+    s0 = rng.integers(0, k, nb)
+    return u, cum, which, s0

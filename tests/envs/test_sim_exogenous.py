@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from insitu_test_helpers import markov_chain_reference, random_chain
 
 from envs.sim import channel as ch
 from envs.sim.exogenous import _markov_chain, _poisson_cdf_table, _poisson_icdf, _two_state_chain
-
-
-def _ref_markov(u, cum, which, s0):
-    nb, n = u.shape
-    k = cum.shape[1]
-    out = np.empty((nb, n), dtype=int)
-    for r in range(nb):
-        s = s0[r]
-        for j in range(n):
-            s = min(int((u[r, j] >= cum[which[r, j], s]).sum()), k - 1)
-            out[r, j] = s
-    return out
 
 
 def _ref_two(u, p_on, p_off, s0):
@@ -34,16 +23,15 @@ def _ref_two(u, p_on, p_off, s0):
 
 @pytest.mark.parametrize("trial", range(10))
 def test_markov_chain_equals_step_by_step(trial):
-    rng = np.random.default_rng(trial)
-    k = int(rng.integers(1, 6))
-    m = rng.random((2, k, k)) ** 3 + np.eye(k) * rng.random() * 20
-    m /= m.sum(-1, keepdims=True)
-    cum = np.cumsum(m, -1)
-    cum[:, :, -1] = 1 + 1e-12
-    u = rng.random((3, 300))
-    which = rng.integers(0, 2, (3, 300))
-    s0 = rng.integers(0, k, 3)
-    assert np.array_equal(_markov_chain(u, cum, which, s0), _ref_markov(u, cum, which, s0))
+    u, cum, which, s0 = random_chain(np.random.default_rng(trial), 3, 300)
+    assert np.array_equal(_markov_chain(u, cum, which, s0), markov_chain_reference(u, cum, which, s0))
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_markov_chain_many_rows_equals_step_by_step(trial):
+    """The task chain over many rows (as in a batch) equals the step-by-step definition."""
+    u, cum, which, s0 = random_chain(np.random.default_rng(trial), 40, 257)
+    assert np.array_equal(_markov_chain(u, cum, which, s0), markov_chain_reference(u, cum, which, s0))
 
 
 @pytest.mark.parametrize("trial", range(10))

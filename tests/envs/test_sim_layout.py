@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from insitu_test_helpers import markov_chain_reference
 
 from envs.model_download import make_params
 from envs.sim import BatchSim
@@ -58,12 +59,7 @@ def test_markov_chain_equals_step_by_step_both_branches(sorted_rows):
     u = rng.random((nb, n))
     which = rng.integers(0, 2, (nb, n))
     s0 = rng.integers(0, k, nb)
-    ref = np.empty((nb, n), dtype=np.int64)
-    for r in range(nb):
-        s = s0[r]
-        for j in range(n):
-            s = min(int((cum[which[r, j], s] <= u[r, j]).sum()), k - 1)
-            ref[r, j] = s
+    ref = markov_chain_reference(u, cum, which, s0)
     assert np.array_equal(_markov_chain(u, cum, which, s0), ref)
 
 

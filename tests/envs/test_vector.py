@@ -485,27 +485,3 @@ def test_poisson_icdf_equals_comparison_count():
             for which in (rng.integers(0, len(means), shape), np.zeros(shape, dtype=np.int64)):
                 ref = (u[..., None] >= table[which]).sum(-1).astype(float)
                 assert np.array_equal(_poisson_icdf(u, table, which), ref)
-
-
-@pytest.mark.parametrize("trial", range(6))
-def test_markov_chain_many_rows_equals_step_by_step(trial):
-    """The task chain over many rows (as in a batch) equals the step-by-step definition."""
-    from envs.sim.exogenous import _markov_chain
-
-    rng = np.random.default_rng(trial)
-    k = int(rng.integers(1, 6))
-    m = rng.random((2, k, k)) ** 3 + np.eye(k) * rng.random() * 20
-    m /= m.sum(-1, keepdims=True)
-    cum = np.cumsum(m, -1)
-    cum[:, :, -1] = 1 + 1e-12
-    nb, n = 40, 257
-    u = rng.random((nb, n))
-    which = rng.integers(0, 2, (nb, n))
-    s0 = rng.integers(0, k, nb)
-    ref = np.empty((nb, n), dtype=np.int64)
-    for r in range(nb):
-        s = s0[r]
-        for j in range(n):
-            s = min(int((u[r, j] >= cum[which[r, j], s]).sum()), k - 1)
-            ref[r, j] = s
-    assert np.array_equal(_markov_chain(u, cum, which, s0), ref)
