@@ -82,6 +82,34 @@ def pathloss_nlos_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height
     return np.maximum(pathloss_los_db(model, d2d, carrier_hz, bs_height_m, ue_height_m), pl_n)
 
 
+def pathloss_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: float, bs_height_m: float,
+                ue_height_m: float) -> np.ndarray:
+    """Path loss in dB of each element in its LOS state: ``where(los, PL_LOS, PL_NLOS)``.
+
+    The same values as :func:`pathloss_los_db` / :func:`pathloss_nlos_db` element by element (the
+    same operations in the same order), with the LOS path loss and ``log10(d3D)`` computed once
+    for both states instead of three times.
+    """
+    d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
+    d3d = distance_3d_m(d2d, bs_height_m, ue_height_m)
+    lg = np.log10(d3d)
+    fc_ghz = carrier_hz / 1e9
+    dbp = breakpoint_distance_m(carrier_hz, bs_height_m, ue_height_m)
+    dh2 = (bs_height_m - ue_height_m) ** 2
+    if model == "umi":
+        pl1 = 32.4 + 21.0 * lg + 20.0 * np.log10(fc_ghz)
+        pl2 = 32.4 + 40.0 * lg + 20.0 * np.log10(fc_ghz) - 9.5 * np.log10(dbp**2 + dh2)
+        pl_n = 35.3 * lg + 22.4 + 21.3 * np.log10(fc_ghz) - 0.3 * (ue_height_m - 1.5)
+    elif model == "uma":
+        pl1 = 28.0 + 22.0 * lg + 20.0 * np.log10(fc_ghz)
+        pl2 = 28.0 + 40.0 * lg + 20.0 * np.log10(fc_ghz) - 9.0 * np.log10(dbp**2 + dh2)
+        pl_n = 13.54 + 39.08 * lg + 20.0 * np.log10(fc_ghz) - 0.6 * (ue_height_m - 1.5)
+    else:
+        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
+    pl_los = np.where(d2d <= dbp, pl1, pl2)
+    return np.where(los, pl_los, np.maximum(pl_los, pl_n))
+
+
 def los_probability(model: str, d2d_m: np.ndarray, ue_height_m: float = 1.5) -> np.ndarray:
     """Probability of line of sight (38.901 Table 7.4.2-1, UMi-Street Canyon and UMa)."""
     d = np.maximum(np.asarray(d2d_m, dtype=float), 1e-9)

@@ -34,10 +34,12 @@ import numpy as np
 from envs.sim import channel as ch
 from envs.sim.params import N_RATE_HISTORY, SimParams
 
-# Columns of the float exogenous table.
-(E_TASK, E_NREQ, E_RATE, E_INVRATE, E_ZT, E_ABASE, E_INV_EXPREQ, E_DEADLINE, E_SNR_DB, E_BLOCKED,
- E_HOUR, E_ZONE, E_LOCAL_HAS, E_RATE_EST, E_LOS, E_DIST, E_SHARE, E_HANDOVER) = range(18)
-N_E_FIELDS = 18
+# Columns of the float exogenous table: what the transition reads (requests, rates, expected
+# requests, deadline) and what the single env's render and the multi-device cell read (SNR, hour,
+# zone). The other processes (LoS, blockage, load share, distance, handover) reach the agent through
+# the observation columns only; the task indices are in the integer table ``ci``.
+(E_NREQ, E_RATE, E_INVRATE, E_INV_EXPREQ, E_DEADLINE, E_SNR_DB, E_HOUR, E_ZONE, E_RATE_EST) = range(9)
+N_E_FIELDS = 9
 
 # Uniform and normal draw columns per step.
 _U_DIR, _U_LOSR, _U_LOSV, _U_BLOCK, _U_TASK, _U_LOAD, _U_LOADV, _U_REQ = range(8)
@@ -124,27 +126,42 @@ def _poisson_icdf_binned(u: np.ndarray, cdf_table: np.ndarray, bins: tuple[np.nd
     """:func:`_poisson_icdf` (the same values) by table look-up of the uniform's bin.
 
     The count is non-decreasing in u, so where a bin's lowest and highest uniforms give the same
-    count (all bins but the few holding a CDF value) every u in it has that count; only the
-    uniforms of the other bins are searched exactly.
+    count (all bins but the few holding a CDF value) every u in it has that count. In the other
+    bins, with counts lo < hi at the bin's ends, the entries below lo are <= u and those from hi
+    on are > u, so the count is lo plus the number of entries lo .. hi - 1 that are <= u
+    (compared one offset at a time, vectorised; usually a single entry).
     """
     lo, hi = bins
     nb = lo.shape[1]
-    idx = np.asarray(which, dtype=np.int64) * nb + (u * nb).astype(np.int64)
-    out = np.take(lo.reshape(-1), idx).astype(np.float64)
-    amb = np.take(hi.reshape(-1), idx) != out
-    if amb.any():
-        out[amb] = _poisson_icdf(u[amb], cdf_table, np.broadcast_to(which, u.shape)[amb])
-    return out
+    which = np.asarray(which, dtype=np.int64)
+    idx = which * nb + (u * nb).astype(np.int64)
+    cnt = np.take(lo.reshape(-1), idx)
+    amb = np.flatnonzero((np.take(hi.reshape(-1), idx) != cnt).reshape(-1))
+    if amb.size:
+        cnt = cnt.reshape(-1)
+        i_amb = idx.reshape(-1)[amb]
+        a, b = np.take(lo.reshape(-1), i_amb), np.take(hi.reshape(-1), i_amb)
+        ua = u.reshape(-1)[amb]
+        start = np.broadcast_to(which, u.shape).reshape(-1)[amb] * cdf_table.shape[1] + a
+        flat = cdf_table.reshape(-1)
+        extra = np.zeros(amb.size, dtype=np.int64)
+        for d in range(int((b - a).max())):
+            extra += (a + d < b) & (np.take(flat, start + d, mode="clip") <= ua)  # masked where >= b
+        cnt[amb] = a + extra
+        cnt = cnt.reshape(u.shape)
+    return cnt.astype(np.float64)
 
 
 def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndarray,
-                  stay: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                  stay: tuple[np.ndarray, np.ndarray] | None = None,
+                  sorted_rows: bool | None = None) -> np.ndarray:
     """States [nb, n] of a Markov chain: next = #{j : cum[which_t][state, j] <= u_t} (inverse CDF).
 
     Args:
         u: [nb, n] uniforms; cum: [M, K, K] row-cumulative transition matrices (last column >= 1);
-        which: [nb, n] matrix index per step; s0: [nb] state before the first step;
-        stay: optional precomputed :func:`_stay_bounds` of ``cum``.
+        which: [nb, n] matrix index per step (int, or bool when M = 2); s0: [nb] state before the
+        first step; stay: optional precomputed :func:`_stay_bounds` of ``cum``; sorted_rows:
+        optional precomputed "every row of ``cum`` is non-decreasing".
 
     Only steps whose uniform leaves the "stay" interval of some state can change the state, so
     the sequential loop runs over those steps only (the result equals the step-by-step chain).
@@ -155,8 +172,12 @@ def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndar
     nb, n = u.shape
     k = cum.shape[1]
     lo_all, hi_all = stay if stay is not None else _stay_bounds(cum)
-    stay_all = (u >= lo_all[which]) & (u < hi_all[which])
-    cand = np.flatnonzero(~stay_all.reshape(-1))
+    which = np.asarray(which)
+    if which.dtype == np.bool_:  # two matrices chosen by a flag: select the bounds without a gather
+        lo_w, hi_w = np.where(which, lo_all[1], lo_all[0]), np.where(which, hi_all[1], hi_all[0])
+    else:
+        lo_w, hi_w = lo_all[which], hi_all[which]
+    cand = np.flatnonzero(((u < lo_w) | (u >= hi_w)).reshape(-1))  # not inside every stay interval
     s0 = np.asarray(s0, dtype=np.int64)
     if cand.size == 0:
         return np.repeat(s0[:, None], n, axis=1)
@@ -168,7 +189,9 @@ def _markov_chain(u: np.ndarray, cum: np.ndarray, which: np.ndarray, s0: np.ndar
     states = []
     prev_r = -1
     state = 0
-    if bool(np.all(np.diff(cum, axis=2) >= 0)):  # sorted CDF rows: count = bisect_right
+    if sorted_rows is None:
+        sorted_rows = bool(np.all(np.diff(cum, axis=2) >= 0))
+    if sorted_rows:  # sorted CDF rows: count = bisect_right
         for r, uu, w in zip(rows_c, uc, wc):
             if r != prev_r:
                 state, prev_r = s0_l[r], r
@@ -201,31 +224,32 @@ def _stay_bounds(cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _two_state_chain(u: np.ndarray, p_on: float, p_off: float, s0: np.ndarray) -> np.ndarray:
     """States [nb, n] of the clear(0)/blocked(1) chain: 0 -> 1 iff u < p_on, 1 -> 0 iff u < p_off.
 
-    Vectorised: each step maps the previous state by a constant (a reset), the identity or a
-    swap; the state is the last reset's value XOR the parity of the swaps since.
+    Vectorised: each step maps the previous state by a constant (a reset: both states go to
+    ``u < p_on``), the identity or a swap. With P_t the parity of the swaps up to step t, the
+    state after the last reset r <= t is ``(u_r < p_on) ^ P_r ^ P_t``, and ``s0 ^ P_t`` before
+    the first reset: a forward fill of ``(u < p_on) ^ P`` over the resets, XOR P.
     """
-    nb, n = u.shape
     to1_from0 = u < p_on
     stay1 = u >= p_off
     const = to1_from0 == stay1            # f(0) == f(1): the step forgets the past
-    swap = to1_from0 & ~stay1             # f(0) = 1, f(1) = 0
-    idx = np.where(const, np.arange(n)[None, :], -1)
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    base = np.where(idx >= 0, np.take_along_axis(to1_from0, np.maximum(idx, 0), axis=1),
-                    s0[:, None].astype(bool))
-    cs = np.cumsum(swap, axis=1)
-    since = cs - np.where(idx >= 0, np.take_along_axis(cs, np.maximum(idx, 0), axis=1), 0)
-    return (base ^ (since % 2 == 1)).astype(np.int64)
+    swap = to1_from0 > stay1              # f(0) = 1, f(1) = 0
+    parity = np.logical_xor.accumulate(swap, axis=1)
+    held = _ffill(to1_from0 ^ parity, const, np.asarray(s0).astype(bool))
+    return (held ^ parity).astype(np.int64)
 
 
 def _ffill(values: np.ndarray, redraw: np.ndarray, carry: np.ndarray) -> np.ndarray:
-    """Hold the last redrawn value along axis 1 (``carry`` before the first redraw)."""
+    """Hold the last redrawn value along axis 1 (``carry`` before the first redraw).
+
+    Index of the value to hold: the last redraw at or before each step (0 = ``carry``, found by a
+    running maximum), read by one flat ``np.take`` from ``[carry, values]`` rows.
+    """
     b, n = values.shape
     full = np.concatenate([carry[:, None], values], axis=1)
-    flags = np.concatenate([np.ones((b, 1), bool), redraw], axis=1)
-    idx = np.where(flags, np.arange(n + 1)[None, :], 0)
+    idx = np.where(redraw, np.arange(1, n + 1)[None, :], 0)
     np.maximum.accumulate(idx, axis=1, out=idx)
-    return np.take_along_axis(full, idx, axis=1)[:, 1:]
+    idx += (np.arange(b) * (n + 1))[:, None]
+    return np.take(full.reshape(-1), idx)
 
 
 class ExoBuffer:
@@ -297,6 +321,7 @@ class ExoBuffer:
         cum_day[:, -1] = cum_night[:, -1] = 1.0 + 1e-12
         self.cum = np.stack([cum_night, cum_day])  # [2, K, K], index by day flag
         self.stay = _stay_bounds(self.cum)
+        self.cum_sorted = bool(np.all(np.diff(self.cum, axis=2) >= 0))
         self.blockage_on = bool(c.blockage.enabled)
         self.p_on, self.p_off = ch.blockage_transition_probs(
             c.blockage.rate_per_s, c.blockage.mean_duration_s, sc.dt_s)
@@ -428,7 +453,7 @@ class ExoBuffer:
         gain = np.where(los, ch.rician_power(h, self.k_lin), np.abs(h) ** 2)
 
         # Markov chains: task (day/night matrix) and blockage (two states)
-        task = _markov_chain(U[:, :, _U_TASK], self.cum, day.astype(np.int64), self.task[rows], self.stay)
+        task = _markov_chain(U[:, :, _U_TASK], self.cum, day, self.task[rows], self.stay, self.cum_sorted)
         if self.blockage_on:
             blocked = _two_state_chain(U[:, :, _U_BLOCK], self.p_on, self.p_off, self.blocked[rows])
         else:
@@ -439,8 +464,7 @@ class ExoBuffer:
         share = 1.0 / (1.0 + load)
 
         # SNR and rate
-        pl = np.where(los, ch.pathloss_los_db(c.pathloss_model, d2d, c.carrier_hz, c.bs_height_m, c.ue_height_m),
-                      ch.pathloss_nlos_db(c.pathloss_model, d2d, c.carrier_hz, c.bs_height_m, c.ue_height_m))
+        pl = ch.pathloss_db(c.pathloss_model, d2d, los, c.carrier_hz, c.bs_height_m, c.ue_height_m)
         d3d = ch.distance_3d_m(d2d, c.bs_height_m, c.ue_height_m)
         snr_db = (c.tx_power_dbm + c.antenna_gain_db - pl - sf_db - c.blockage.attenuation_db * blocked
                   - c.absorption_db_per_km * d3d / 1000.0 - c.o2i_loss_db + 10.0 * np.log10(np.maximum(gain, 1e-12))
@@ -480,10 +504,8 @@ class ExoBuffer:
         sub = self.WRITE_BLOCK
         zt_c = zone_c * K + task_c
         abase_c = (task_c * 8 + local_has) * p.n_actions
-        fvals = (task_c, nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
-                 zt_c, abase_c, self.inv_exp[task_c],
-                 p.deadline_s[task_c], snr_db[:, sl], blocked[:, sl], hours[:, sl], zone_c, local_has,
-                 r_est, los[:, sl], d2d[:, sl], share[:, sl], handover[:, sl])
+        fvals = (nreq, rate[:, sl], 8.0 / rate[:, sl],  # E_INVRATE: seconds per byte
+                 self.inv_exp[task_c], p.deadline_s[task_c], snr_db[:, sl], hours[:, sl], zone_c, r_est)
         for s0 in range(0, nb, sub):  # all columns of a few rows while they are in cache
             fs = f[s0:s0 + sub]
             for col, val in enumerate(fvals):

@@ -125,3 +125,14 @@ def test_lru_cache_evicts_least_recent():
     assert np.sum(sizes * pres) <= 100.0
     lib.lru_update(last, pres, 1, sizes, 100.0, 5.0, fill=False)  # refresh of an absent item: no fill
     assert pres[1] == 0.0
+
+
+@pytest.mark.parametrize("model,fc,hb,hu", [("umi", 28e9, 10.0, 1.5), ("uma", 3.5e9, 25.0, 1.5),
+                                             ("uma", 140e9, 25.0, 30.0)])
+def test_pathloss_by_state_equals_los_and_nlos_functions(model, fc, hb, hu):
+    """The one-pass path loss (LOS computed once) equals the LOS/NLOS functions bit for bit."""
+    rng = np.random.default_rng(0)
+    d = np.concatenate([rng.uniform(1.0, 3000.0, 5000), [5.0, 10.0, ch.breakpoint_distance_m(fc, hb, hu)]])
+    los = rng.random(d.shape) < 0.5
+    ref = np.where(los, ch.pathloss_los_db(model, d, fc, hb, hu), ch.pathloss_nlos_db(model, d, fc, hb, hu))
+    assert np.array_equal(ch.pathloss_db(model, d, los, fc, hb, hu), ref)

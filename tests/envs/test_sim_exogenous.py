@@ -57,3 +57,32 @@ def test_poisson_by_inverse_cdf(lam):
     x = _poisson_icdf(u, table, np.zeros(len(u), dtype=int))
     assert x.mean() == pytest.approx(lam, abs=0.02 + 0.01 * lam)
     assert x.var() == pytest.approx(lam, abs=0.03 + 0.02 * lam)
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_markov_chain_bool_flag_equals_int_index(trial):
+    """Two matrices picked by a bool flag (the day flag) give the chain of the int index 0/1."""
+    rng = np.random.default_rng(300 + trial)
+    u, cum, _, s0 = random_chain(rng, 8, 200)
+    flag = rng.random(u.shape) < 0.5
+    ref = markov_chain_reference(u, cum, flag.astype(np.int64), s0)
+    assert np.array_equal(_markov_chain(u, cum, flag, s0), ref)
+    assert np.array_equal(_markov_chain(u, cum, flag, s0, sorted_rows=True), ref)
+
+
+def test_forward_fill_holds_last_redrawn_value():
+    from envs.sim.exogenous import _ffill
+
+    rng = np.random.default_rng(7)
+    values, redraw, carry = rng.random((5, 40)), rng.random((5, 40)) < 0.2, rng.random(5)
+    redraw[0] = False  # a row that never redraws keeps its carried value
+    ref = np.empty_like(values)
+    for r in range(5):
+        held = carry[r]
+        for j in range(40):
+            held = values[r, j] if redraw[r, j] else held
+            ref[r, j] = held
+    assert np.array_equal(_ffill(values, redraw, carry), ref)
+    flags = rng.random((5, 40)) < 0.5  # bool values (as the blockage chain uses it)
+    out = _ffill(flags, redraw, np.zeros(5, dtype=bool))
+    assert out.dtype == np.bool_ and not out[0].any()
