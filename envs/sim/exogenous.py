@@ -128,8 +128,9 @@ def _poisson_icdf_binned(u: np.ndarray, cdf_table: np.ndarray, bins: tuple[np.nd
     The count is non-decreasing in u, so where a bin's lowest and highest uniforms give the same
     count (all bins but the few holding a CDF value) every u in it has that count. In the other
     bins, with counts lo < hi at the bin's ends, the entries below lo are <= u and those from hi
-    on are > u, so the count is lo plus the number of entries lo .. hi - 1 that are <= u
-    (compared one offset at a time, vectorised; usually a single entry).
+    on are > u, so the count is lo plus the number of entries lo .. hi - 1 that are <= u: one
+    vectorised comparison where the bin holds one CDF value, a search per uniform in the few bins
+    of the far tail that hold several.
     """
     lo, hi = bins
     nb = lo.shape[1]
@@ -142,12 +143,15 @@ def _poisson_icdf_binned(u: np.ndarray, cdf_table: np.ndarray, bins: tuple[np.nd
         i_amb = idx.reshape(-1)[amb]
         a, b = np.take(lo.reshape(-1), i_amb), np.take(hi.reshape(-1), i_amb)
         ua = u.reshape(-1)[amb]
-        start = np.broadcast_to(which, u.shape).reshape(-1)[amb] * cdf_table.shape[1] + a
+        w_amb = i_amb // nb  # the table row (idx = which * nb + bin, bin < nb)
+        start = w_amb * cdf_table.shape[1] + a
         flat = cdf_table.reshape(-1)
-        extra = np.zeros(amb.size, dtype=np.int64)
-        for d in range(int((b - a).max())):
-            extra += (a + d < b) & (np.take(flat, start + d, mode="clip") <= ua)  # masked where >= b
+        extra = (np.take(flat, start) <= ua).astype(np.int64)  # entry a (most bins hold one value)
+        many = np.flatnonzero(b - a > 1)  # bins holding several values (the CDF's far tail)
         cnt[amb] = a + extra
+        if many.size:  # a few uniforms per chunk: searched one by one
+            for i in many.tolist():
+                cnt[amb[i]] = np.searchsorted(cdf_table[w_amb[i]], ua[i], side="right")
         cnt = cnt.reshape(u.shape)
     return cnt.astype(np.float64)
 
@@ -258,7 +262,10 @@ class ExoBuffer:
     Attributes:
         f: float64 [B, T, N_E_FIELDS], the ``E_*`` columns per step.
         ci: int64 [B, T, 3]: task, zone*K + task, action-table base index ((task*8 + local_has) * A).
-        obs: float32 [B, T, D_exo], exogenous observation features per step.
+        obs: float32 [B, T, D_exo], exogenous observation features per step, except the task
+            feature columns ``task_cols`` (0 here; a reader takes them from ``task_features``
+            by the step's task index, ``ci[..., 0]``).
+        task_features: float32 [K, len(task_cols)], those columns per task.
 
     The three are transposed views of time-major ([T, B, F]) arrays (see
     :meth:`envs.sim.core.BatchSim.now`).
@@ -308,7 +315,12 @@ class ExoBuffer:
         tobs[:, k] = np.clip(np.log10(1.0 + params.request_rate_hz) / 4.0, 0.0, 1.0)
         tobs[:, k + 1] = _lognorm(params.latency_budget_s, -4.0, 5.0)
         tobs[:, k + 2] = _lognorm(params.deadline_s, -4.0, 5.0)
-        self._task_obs = tobs
+        self.task_features = tobs
+        #: Columns [task_cols.start, task_cols.stop) of ``obs`` are the task features (one-hot,
+        #: request rate, latency budget, deadline): a row of ``task_features`` per task, written by
+        #: the readers of ``obs`` (BatchSim.observe / observe_row) from the task index in ``ci``,
+        #: not stored per step (they stay 0 in ``obs``).
+        self.task_cols = slice(self._n_dev, self._n_dev + k + 3)
 
     # ------------------------------------------------------------------ constants
     def _prepare_constants(self) -> None:
@@ -523,17 +535,13 @@ class ExoBuffer:
         snr_est = delayed("snr", 0) + comb["noise"][:, Wd:Wd + T]
         # the constant device/library columns of self.obs were written once in __init__
         o = self.obs[dst]  # a view (contiguous rows) or a copy written back below
-        j = self._n_dev
-        jt = j  # task features (one-hot, request rate, budgets): table rows by task
-        j += K + 3
+        j = self.task_cols.stop  # the task feature columns are filled by the readers (see __init__)
         ovals = (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
                  np.clip(snr_est / 50.0, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
                  delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
                  local_has)
-        tobs = self._task_obs
         for s0 in range(0, nb, sub):  # float32 (the same rounding as a float64 array cast)
             os_ = o[s0:s0 + sub]
-            os_[:, :, jt:j] = np.take(tobs, task_c[s0:s0 + sub], axis=0)
             for jj, val in enumerate(ovals, start=j):
                 os_[:, :, jj] = val[s0:s0 + sub]
         if not contiguous:
