@@ -8,7 +8,8 @@ Parts (``--part``, default all):
   random actions. Action sampling IS included in the timed loop for both: for the batch env it
   is vectorised rejection sampling (4 uniform candidates per row, the first valid one, else keep:
   uniform over the valid actions whenever a candidate is valid), reading the masks from
-  ``info["action_mask"]``. Long enough runs to include the autoresets of whole episodes
+  ``info["action_mask"]``; the candidates are drawn before the timed loop, as CartPole's random
+  actions are, and picking the valid one from the step's masks is inside it. Long enough runs to include the autoresets of whole episodes
   (horizon 250) and the per-episode generation of the exogenous processes.
 * ``ppo``: SB3 PPO frames/s on the same scenario with ``agents.sb3.make_vec_env(vec="native")``
   against ``vec="dummy"`` (DummyVecEnv of Monitor-wrapped single envs) at N = 16, with the
@@ -70,17 +71,34 @@ def rss_bytes() -> int:
 
 
 class ValidSampler:
-    """Random valid flat actions for a batch, vectorised (see the module docstring)."""
+    """Random valid flat actions for a batch, vectorised (see the module docstring).
+
+    ``predraw(k)`` draws the uniform candidates of the next ``k`` calls at once (before a timed
+    loop, as the CartPole loop draws its random actions before its timed loop); choosing the
+    first valid candidate from the current masks is what each call does.
+    """
 
     def __init__(self, n: int, n_actions: int, seed: int = 0, tries: int = 4):
         self.rng = np.random.default_rng(seed)
         self.n, self.a, self.tries = n, n_actions, tries
         self.base = (np.arange(n) * n_actions)[:, None]
+        self.ar = np.arange(n)
+        self._pre: np.ndarray | None = None
+        self._next = 0
+
+    def predraw(self, calls: int) -> None:
+        """Draw the candidates of the next ``calls`` calls now (flat indices into the masks)."""
+        self._pre = self.base + self.rng.integers(0, self.a, (calls, self.n, self.tries))
+        self._next = 0
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
-        cand = self.rng.integers(0, self.a, (self.n, self.tries))
-        ok = np.take(masks.reshape(-1), self.base + cand)  # masks[i, cand[i, j]]
-        pick = np.take_along_axis(cand, ok.argmax(axis=1)[:, None], axis=1)[:, 0]
+        if self._pre is not None and self._next < len(self._pre):
+            flat = self._pre[self._next]
+            self._next += 1
+        else:
+            flat = self.base + self.rng.integers(0, self.a, (self.n, self.tries))
+        ok = np.take(masks.reshape(-1), flat)  # masks[i, cand[i, j]]
+        pick = np.take(flat.reshape(-1), self.ar * self.tries + ok.argmax(axis=1)) - self.base[:, 0]
         return np.where(ok.any(axis=1), pick, 0)
 
 
@@ -106,6 +124,7 @@ def vector_steps_per_s(scenario: str, n: int, batch_steps: int) -> dict:
     for _ in range(10):  # warm-up
         _, _, _, _, info = venv.step(sample(masks))
         masks = info["action_mask"]
+    sample.predraw(batch_steps)
     ended = 0
     t0 = time.perf_counter()
     for _ in range(batch_steps):
