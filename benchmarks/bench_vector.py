@@ -28,6 +28,10 @@ Parts (``--part``, default all):
   steps (what a leak would show as), and the same fit through the highest sample of each
   250-step window (the upper envelope, which the allocator's trims do not pull down). The
   issue's target (< 1 MB) is judged on the trend of all samples.
+* ``mixed``: :class:`envs.mixed.MixedVectorEnv` with N = 4096 rows in three scenario groups
+  (``urban_smartphone`` 2048, ``highway_vehicle`` 1024, ``iot_sensor`` 1024) against the same
+  three groups stepped as separate vector envs (what mixing them into one batch costs), three
+  interleaved rounds (random valid actions as above).
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_vector.py [--scenario urban_smartphone]
@@ -315,7 +319,60 @@ def part_profile(scenario: str, results: dict, n: int = 4096, batch_steps: int =
     print(text)
 
 
-PARTS = {"steps": part_steps, "ppo": part_ppo, "sb3_step": part_sb3_step, "memory": part_memory,
+#: Groups of the ``mixed`` part: three shipped scenarios with the same spaces (4 tasks each).
+MIXED_GROUPS = {"urban_smartphone": 2048, "highway_vehicle": 1024, "iot_sensor": 1024}
+
+
+def _mixed_steps_per_s(groups: dict, batch_steps: int) -> float:
+    from envs.mixed import MixedVectorEnv
+
+    venv = MixedVectorEnv(groups, action_mode="discrete")
+    n = venv.num_envs
+    _, info = venv.reset(seed=0)
+    sample = ValidSampler(n, venv.n_actions)
+    masks = info["action_mask"]
+    for _ in range(10):  # warm-up
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    sample.predraw(batch_steps)
+    t0 = time.perf_counter()
+    for _ in range(batch_steps):
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    return n * batch_steps / (time.perf_counter() - t0)
+
+
+def _separate_steps_per_s(groups: dict, batch_steps: int) -> float:
+    """The same groups as separate :class:`InsituVectorEnv` objects, stepped one after another."""
+    venvs = [InsituVectorEnv(n, action_mode="discrete", scenario=sc) for sc, n in groups.items()]
+    samplers = [ValidSampler(v.num_envs, v.n_actions) for v in venvs]
+    masks = [v.reset(seed=0)[1]["action_mask"] for v in venvs]
+    for _ in range(10):  # warm-up
+        masks = [v.step(s(m))[4]["action_mask"] for v, s, m in zip(venvs, samplers, masks)]
+    for s in samplers:
+        s.predraw(batch_steps)
+    t0 = time.perf_counter()
+    for _ in range(batch_steps):
+        masks = [v.step(s(m))[4]["action_mask"] for v, s, m in zip(venvs, samplers, masks)]
+    return sum(groups.values()) * batch_steps / (time.perf_counter() - t0)
+
+
+def part_mixed(scenario: str, results: dict, batch_steps: int = 600, rounds: int = 3) -> None:
+    """Env-steps/s of :class:`envs.mixed.MixedVectorEnv` (N = 4096 in three scenario groups)
+    against the same groups stepped as separate vector envs (the cost of presenting them as one
+    batch: concatenating observations, rewards, flags and infos), interleaved in the same process."""
+    sep, mixed = [], []
+    for _ in range(rounds):
+        sep.append(_separate_steps_per_s(MIXED_GROUPS, batch_steps))
+        mixed.append(_mixed_steps_per_s(MIXED_GROUPS, batch_steps))
+        print(f"groups {MIXED_GROUPS}: separate vector envs {sep[-1]:12,.0f} env-steps/s, "
+              f"one MixedVectorEnv {mixed[-1]:12,.0f} env-steps/s", flush=True)
+    results["mixed"] = {"groups": MIXED_GROUPS, "separate_env_steps_per_s": sep,
+                        "mixed_env_steps_per_s": mixed, "median_ratio": float(np.median(np.divide(mixed, sep)))}
+    print(f"mixed / separate: median {results['mixed']['median_ratio']:.2f}")
+
+
+PARTS = {"steps": part_steps, "mixed": part_mixed, "ppo": part_ppo, "sb3_step": part_sb3_step, "memory": part_memory,
          "profile": part_profile}
 
 

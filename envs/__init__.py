@@ -59,6 +59,15 @@ def parallel_env(scenario: str = "urban_smartphone", n_devices: int | None = Non
     return _parallel_env(scenario=scenario, n_devices=n_devices, **kwargs)
 
 
+def __getattr__(name: str) -> Any:
+    """``envs.MixedVectorEnv`` (rows of several scenarios in one vector env), imported on first use."""
+    if name == "MixedVectorEnv":
+        from envs.mixed import MixedVectorEnv
+
+        return MixedVectorEnv
+    raise AttributeError(f"module 'envs' has no attribute {name!r}")
+
+
 def _register() -> None:
     for name, env_id in SCENARIO_IDS.items():
         if env_id in gym.registry:
@@ -76,4 +85,5 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["CUSTOM_ID", "SCENARIO_IDS", "ModelDownloadEnv", "make_custom", "make_env", "parallel_env"]
+__all__ = ["CUSTOM_ID", "SCENARIO_IDS", "MixedVectorEnv", "ModelDownloadEnv", "make_custom", "make_env",
+           "parallel_env"]

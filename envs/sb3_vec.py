@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from envs.sim.reward import COST_NAMES, TERM_NAMES
@@ -48,13 +49,31 @@ class InsituSB3VecEnv(VecEnv):
 
     def __init__(self, num_envs: int, scenario: str = "urban_smartphone", action_mode: str = "multidiscrete",
                  obs_mode: str = "flat", max_episode_steps: int | None = None, **overrides: Any):
-        self.venv = InsituVectorEnv(num_envs, scenario=scenario, action_mode=action_mode, obs_mode=obs_mode,
-                                    autoreset_mode="disabled", max_episode_steps=max_episode_steps,
-                                    **overrides)
-        super().__init__(self.venv.num_envs, self.venv.single_observation_space,
-                         self.venv.single_action_space)
+        self._attach(InsituVectorEnv(num_envs, scenario=scenario, action_mode=action_mode, obs_mode=obs_mode,
+                                     autoreset_mode="disabled", max_episode_steps=max_episode_steps,
+                                     **overrides))
+
+    def _attach(self, venv: Any) -> None:
+        self.venv = venv
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._obs_now = None
+
+    @classmethod
+    def wrap(cls, venv: Any) -> InsituSB3VecEnv:
+        """The SB3 adapter over an existing vector env of this package, e.g. an
+        :class:`envs.mixed.MixedVectorEnv` of several scenarios, built with
+        ``autoreset_mode="disabled"`` (the adapter resets ended rows itself, in the same step).
+
+        Raises:
+            ValueError: the vector env resets rows by itself.
+        """
+        if venv.autoreset_mode != AutoresetMode.DISABLED:
+            raise ValueError(f"InsituSB3VecEnv.wrap: the vector env has autoreset_mode={venv.autoreset_mode}; "
+                             "build it with autoreset_mode='disabled'")
+        self = cls.__new__(cls)
+        self._attach(venv)
+        return self
 
     # ------------------------------------------------------------------ core API
     def reset(self):

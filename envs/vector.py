@@ -66,6 +66,40 @@ def _autoreset_mode(value: Any) -> AutoresetMode:
                      f"{sorted(AUTORESET_MODES)} or a gymnasium.vector.AutoresetMode")
 
 
+def check_actions(actions: Any, n: int, action_mode: str, n_actions: int, nvec: np.ndarray,
+                  single_space: spaces.Space) -> np.ndarray:
+    """Validate a batch of ``n`` actions: int64 ``[n]`` (discrete) or ``[n, 4]`` (multi-discrete).
+
+    Raises:
+        ValueError: wrong shape, non-integer values, or a value outside the space (the row, the
+            value and the allowed range are named).
+    """
+    a = np.asarray(actions)
+    want = (n,) if action_mode == "discrete" else (n, 4)
+    if a.shape != want:
+        raise ValueError(f"actions: expected shape {want} for {single_space} x num_envs={n}, "
+                         f"got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        if a.dtype.kind not in "fb" or (a.dtype.kind == "f" and not np.all(np.floor(a) == a)):
+            raise ValueError(f"actions must be integers, got dtype {a.dtype}: {a.ravel()[:8].tolist()}")
+        a = a.astype(np.int64)
+    if action_mode == "discrete":
+        bad = (a < 0) | (a >= n_actions)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"actions[{i}] = {int(a[i])} is outside the action space "
+                             f"Discrete({n_actions}): allowed 0 .. {n_actions - 1}")
+        return a.astype(np.int64, copy=False)
+    bad = (a < 0) | (a >= nvec)
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        name = ("source", "depth", "prune", "bits")[j]
+        raise ValueError(f"actions[{i}] = {a[i].tolist()} is outside the action space "
+                         f"MultiDiscrete({nvec.tolist()}): {name}={int(a[i, j])} "
+                         f"(allowed 0 .. {int(nvec[j]) - 1})")
+    return a.astype(np.int64, copy=False)
+
+
 class InsituVectorEnv(gym.vector.VectorEnv):
     """N independent devices of one scenario in one batched simulation (Gymnasium ``VectorEnv``).
 
@@ -146,31 +180,9 @@ class InsituVectorEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ actions
     def _flat_actions(self, actions: Any) -> np.ndarray:
         """Validate a batch of actions and return flat indices int64 [N] (clear error otherwise)."""
-        n = self.num_envs
-        a = np.asarray(actions)
-        want = (n,) if self.action_mode == "discrete" else (n, 4)
-        if a.shape != want:
-            raise ValueError(f"actions: expected shape {want} for {self.single_action_space} x num_envs={n}, "
-                             f"got shape {a.shape}")
-        if not np.issubdtype(a.dtype, np.integer):
-            if a.dtype.kind not in "fb" or (a.dtype.kind == "f" and not np.all(np.floor(a) == a)):
-                raise ValueError(f"actions must be integers, got dtype {a.dtype}: {a.ravel()[:8].tolist()}")
-            a = a.astype(np.int64)
-        if self.action_mode == "discrete":
-            bad = (a < 0) | (a >= self.n_actions)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise ValueError(f"actions[{i}] = {int(a[i])} is outside the action space "
-                                 f"Discrete({self.n_actions}): allowed 0 .. {self.n_actions - 1}")
-            return a.astype(np.int64, copy=False)
-        bad = (a < 0) | (a >= self.nvec)
-        if bad.any():
-            i, j = (int(x) for x in np.argwhere(bad)[0])
-            name = ("source", "depth", "prune", "bits")[j]
-            raise ValueError(f"actions[{i}] = {a[i].tolist()} is outside the action space "
-                             f"MultiDiscrete({self.nvec.tolist()}): {name}={int(a[i, j])} "
-                             f"(allowed 0 .. {int(self.nvec[j]) - 1})")
-        return self.sim.flat_actions(a)
+        a = check_actions(actions, self.num_envs, self.action_mode, self.n_actions, self.nvec,
+                          self.single_action_space)
+        return a if self.action_mode == "discrete" else self.sim.flat_actions(a)
 
     # ------------------------------------------------------------------ observations / masks
     def _obs(self):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from compression.profile import PROFILE_DIR
@@ -108,3 +109,35 @@ def random_chain(rng: np.random.Generator, nb: int, n: int):
     which = rng.integers(0, 2, (nb, n))
     s0 = rng.integers(0, k, nb)
     return u, cum, which, s0
+
+
+def random_actions(space, n, rng):
+    """Random actions in the space (valid and invalid ones), reproducible."""
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(0, space.n, n)
+    return np.stack([rng.integers(0, space.nvec) for _ in range(n)])
+
+
+def assert_row_info(vinfo, i, sinfo, where=""):
+    """Every key of the single env's info is in the vector info (masked True) with the same value,
+    and no other key is marked present for row i."""
+    for key, val in sinfo.items():
+        assert vinfo[f"_{key}"][i], f"{where}: key {key!r} not marked for row {i}"
+        if isinstance(val, dict):
+            for sub, sval in val.items():
+                assert vinfo[key][f"_{sub}"][i]
+                assert vinfo[key][sub][i] == sval, f"{where}: {key}/{sub}: {vinfo[key][sub][i]} != {sval}"
+        else:
+            assert np.array_equal(vinfo[key][i], val), f"{where}: {key}: {vinfo[key][i]!r} != {val!r}"
+    present = {k for k in vinfo if not k.startswith("_") and k not in ("final_obs", "final_info")
+               and vinfo[f"_{k}"][i]}
+    assert present == set(sinfo), f"{where}: row {i} keys differ: {present ^ set(sinfo)}"
+
+
+def assert_obs_equal(vobs, i, sobs):
+    if isinstance(sobs, dict):
+        assert set(vobs) == set(sobs)
+        for g in sobs:
+            assert np.array_equal(vobs[g][i], sobs[g])
+    else:
+        assert np.array_equal(vobs[i], sobs)

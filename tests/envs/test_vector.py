@@ -6,6 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
+from insitu_test_helpers import assert_obs_equal as _assert_obs_equal
+from insitu_test_helpers import assert_row_info as _assert_row_info
+from insitu_test_helpers import random_actions as _actions
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 import envs  # noqa: F401  (registers the ids)
@@ -22,38 +25,6 @@ def _single(path, **kw):
 
 def _vec(path, n=N, **kw):
     return gym.make_vec(CUSTOM_ID, num_envs=n, vectorization_mode="vector_entry_point", scenario=path, **kw)
-
-
-def _actions(space, n, rng):
-    """Random actions in the space (valid and invalid ones), reproducible."""
-    if isinstance(space, gym.spaces.Discrete):
-        return rng.integers(0, space.n, n)
-    return np.stack([rng.integers(0, space.nvec) for _ in range(n)])
-
-
-def _assert_row_info(vinfo, i, sinfo, where=""):
-    """Every key of the single env's info is in the vector info (masked True) with the same value,
-    and no other key is marked present for row i."""
-    for key, val in sinfo.items():
-        assert vinfo[f"_{key}"][i], f"{where}: key {key!r} not marked for row {i}"
-        if isinstance(val, dict):
-            for sub, sval in val.items():
-                assert vinfo[key][f"_{sub}"][i]
-                assert vinfo[key][sub][i] == sval, f"{where}: {key}/{sub}: {vinfo[key][sub][i]} != {sval}"
-        else:
-            assert np.array_equal(vinfo[key][i], val), f"{where}: {key}: {vinfo[key][i]!r} != {val!r}"
-    present = {k for k in vinfo if not k.startswith("_") and k not in ("final_obs", "final_info")
-               and vinfo[f"_{k}"][i]}
-    assert present == set(sinfo), f"{where}: row {i} keys differ: {present ^ set(sinfo)}"
-
-
-def _assert_obs_equal(vobs, i, sobs):
-    if isinstance(sobs, dict):
-        assert set(vobs) == set(sobs)
-        for g in sobs:
-            assert np.array_equal(vobs[g][i], sobs[g])
-    else:
-        assert np.array_equal(vobs[i], sobs)
 
 
 CASES = [
