@@ -28,6 +28,8 @@ Gymnasium 1.x API (``AutoresetMode`` and ``metadata["autoreset_mode"]`` exist si
 
 ``max_episode_steps`` (passed by ``make_vec`` from the registration) truncates like Gymnasium's
 ``TimeLimit`` wrapper around the single env; the scenario horizon truncates inside the core.
+
+Rows of several scenarios or device variants in one batch: :class:`envs.mixed.MixedVectorEnv`.
 """
 
 from __future__ import annotations
