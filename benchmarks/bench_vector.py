@@ -32,6 +32,9 @@ Parts (``--part``, default all):
   (``urban_smartphone`` 2048, ``highway_vehicle`` 1024, ``iot_sensor`` 1024) against the same
   three groups stepped as separate vector envs (what mixing them into one batch costs), three
   interleaved rounds (random valid actions as above).
+* ``memory_traced``: the same run under ``tracemalloc`` (numpy reports its array buffers to it):
+  the bytes allocated after the warm-up and still alive, sampled every 25 batch steps; this is
+  what the env holds on to, whatever glibc does with its heap.
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_vector.py [--scenario urban_smartphone]
@@ -297,6 +300,47 @@ def part_memory(scenario: str, results: dict, n: int = 4096, batch_steps: int = 
           f"{(max(samples) - r0) / 2**20:+.3f} MiB); {n * batch_steps / dt:,.0f} env-steps/s over the run")
 
 
+def part_memory_traced(scenario: str, results: dict, n: int = 4096, batch_steps: int = 2442,
+                       warmup: int = 1000, every: int = 25) -> None:
+    """Live bytes allocated through Python and numpy (``tracemalloc``, which numpy reports its
+    array buffers to) over the same 10 million env-steps: what the env keeps alive, independent
+    of how glibc grows and trims its heap (which RSS also shows)."""
+    import tracemalloc
+
+    venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
+    _, info = venv.reset(seed=1)
+    sample = ValidSampler(n, venv.n_actions, seed=1)
+    masks = info["action_mask"]
+    for _ in range(warmup):
+        _, _, _, _, info = venv.step(sample(masks))
+        masks = info["action_mask"]
+    tracemalloc.start()
+    try:
+        # a few traced steps first, so the baseline already counts one step's arrays (observations,
+        # masks, infos) that the later samples hold too; the allocations before start are not traced
+        for _ in range(every):
+            _, _, _, _, info = venv.step(sample(masks))
+            masks = info["action_mask"]
+        at, live = [0], [tracemalloc.get_traced_memory()[0]]
+        for i in range(batch_steps):
+            _, _, _, _, info = venv.step(sample(masks))
+            masks = info["action_mask"]
+            if (i + 1) % every == 0 or i + 1 == batch_steps:
+                at.append(i + 1)
+                live.append(tracemalloc.get_traced_memory()[0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    trend = float(np.polyfit(np.asarray(at, dtype=np.float64), np.asarray(live, dtype=np.float64), 1)[0]) * batch_steps
+    results["memory_traced"] = {"n": n, "env_steps": n * batch_steps, "warmup": warmup,
+                                "live_growth_bytes": live[-1] - live[0], "trend_growth_bytes": trend,
+                                "max_live_bytes": max(live) - live[0], "peak_bytes": peak,
+                                "samples_every": every, "live_samples_bytes": live}
+    print(f"memory (tracemalloc, Python + numpy allocations alive): {n * batch_steps:,} env-steps, "
+          f"last - first {(live[-1] - live[0]) / 2**20:+.3f} MiB, trend over {len(live)} samples "
+          f"{trend / 2**20:+.3f} MiB, largest {(max(live) - live[0]) / 2**20:+.3f} MiB")
+
+
 def part_profile(scenario: str, results: dict, n: int = 4096, batch_steps: int = 300) -> None:
     import cProfile
     import io
@@ -372,8 +416,8 @@ def part_mixed(scenario: str, results: dict, batch_steps: int = 600, rounds: int
     print(f"mixed / separate: median {results['mixed']['median_ratio']:.2f}")
 
 
-PARTS = {"steps": part_steps, "mixed": part_mixed, "ppo": part_ppo, "sb3_step": part_sb3_step, "memory": part_memory,
-         "profile": part_profile}
+PARTS = {"steps": part_steps, "mixed": part_mixed, "ppo": part_ppo, "sb3_step": part_sb3_step,
+         "memory": part_memory, "memory_traced": part_memory_traced, "profile": part_profile}
 
 
 def main(argv: list[str] | None = None) -> int:
