@@ -423,7 +423,8 @@ PARTS = {"steps": part_steps, "mixed": part_mixed, "ppo": part_ppo, "sb3_step": 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="urban_smartphone", help="scenario name or YAML path")
-    ap.add_argument("--part", nargs="+", choices=sorted(PARTS), default=["steps", "ppo", "sb3_step", "memory"])
+    ap.add_argument("--part", nargs="+", choices=sorted(PARTS),
+                    default=["steps", "mixed", "ppo", "sb3_step", "memory", "memory_traced"])
     ap.add_argument("--json", type=Path, default=None, help="write the results to this JSON file (new file)")
     args = ap.parse_args(argv)
     if args.json is not None and args.json.exists():
