@@ -1,6 +1,6 @@
 """Throughput of the native batched vector env (issue 5), against CartPole-v1 in the same process.
 
-Parts (``--part``, default all):
+Parts (``--part``, default all but ``profile``):
 
 * ``steps``: env-steps/s of :class:`envs.vector.InsituVectorEnv` at N = 1, 64, 1024, 4096 rows
   (discrete action mode, NEXT_STEP autoreset, full infos) with random *valid* actions, against

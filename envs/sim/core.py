@@ -527,7 +527,8 @@ class BatchSim:
         out = np.empty((self.B, self.obs_dim), dtype=np.float32)
         d = self.exo.D
         out[:, :d] = self.now(self.exo.obs)
-        out[:, self.exo.task_cols] = np.take(self.exo.task_features, task, axis=0)
+        if not self.exo.task_in_chunk:
+            out[:, self.exo.task_cols] = np.take(self.exo.task_features, task, axis=0)
         out[:, d] = self.energy_left * self.inv_budget
         out[:, d + 1] = self.t * (1.0 / self.horizon)
         out[:, d + 2:d + 2 + N_MODEL_FEATURES] = np.take(self._mf, self.ob_mi.astype(np.int64) * self.K + task,
@@ -549,7 +550,8 @@ class BatchSim:
         out = np.empty(self.obs_dim, dtype=np.float32)
         d = self.exo.D
         out[:d] = self.exo.obs[r, k]
-        out[self.exo.task_cols] = self.exo.task_features[task]
+        if not self.exo.task_in_chunk:
+            out[self.exo.task_cols] = self.exo.task_features[task]
         e = float(self.energy_left[r]) * self.inv_budget
         prog = float(self.t[r]) * (1.0 / self.horizon)
         rem = float(self.pend_bytes[r]) * self.inv_storage

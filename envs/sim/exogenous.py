@@ -262,9 +262,9 @@ class ExoBuffer:
     Attributes:
         f: float64 [B, T, N_E_FIELDS], the ``E_*`` columns per step.
         ci: int64 [B, T, 3]: task, zone*K + task, action-table base index ((task*8 + local_has) * A).
-        obs: float32 [B, T, D_exo], exogenous observation features per step, except the task
-            feature columns ``task_cols`` (0 here; a reader takes them from ``task_features``
-            by the step's task index, ``ci[..., 0]``).
+        obs: float32 [B, T, D_exo], exogenous observation features per step; the task feature
+            columns ``task_cols`` only if ``task_in_chunk`` (B = 1), else 0 here and a reader
+            takes them from ``task_features`` by the step's task index, ``ci[..., 0]``.
         task_features: float32 [K, len(task_cols)], those columns per task.
 
     The three are transposed views of time-major ([T, B, F]) arrays (see
@@ -317,10 +317,13 @@ class ExoBuffer:
         tobs[:, k + 2] = _lognorm(params.deadline_s, -4.0, 5.0)
         self.task_features = tobs
         #: Columns [task_cols.start, task_cols.stop) of ``obs`` are the task features (one-hot,
-        #: request rate, latency budget, deadline): a row of ``task_features`` per task, written by
-        #: the readers of ``obs`` (BatchSim.observe / observe_row) from the task index in ``ci``,
-        #: not stored per step (they stay 0 in ``obs``).
+        #: request rate, latency budget, deadline): a row of ``task_features`` per task. With many
+        #: rows they are written by the readers of ``obs`` (BatchSim.observe / observe_row) from
+        #: the task index in ``ci`` (one small gather per step instead of K + 3 columns per
+        #: row-step in every chunk; they stay 0 in ``obs``); with one row (the single env, whose
+        #: step is a few Python-scalar operations) the chunk stores them (``task_in_chunk``).
         self.task_cols = slice(self._n_dev, self._n_dev + k + 3)
+        self.task_in_chunk = batch_size == 1
 
     # ------------------------------------------------------------------ constants
     def _prepare_constants(self) -> None:
@@ -535,7 +538,9 @@ class ExoBuffer:
         snr_est = delayed("snr", 0) + comb["noise"][:, Wd:Wd + T]
         # the constant device/library columns of self.obs were written once in __init__
         o = self.obs[dst]  # a view (contiguous rows) or a copy written back below
-        j = self.task_cols.stop  # the task feature columns are filled by the readers (see __init__)
+        j = self.task_cols.stop  # the task feature columns: see task_in_chunk in __init__
+        if self.task_in_chunk:
+            o[:, :, self.task_cols] = np.take(self.task_features, task_c, axis=0)
         ovals = (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
                  np.clip(snr_est / 50.0, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
                  delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
