@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -276,7 +279,8 @@ def train(
         vec: training vector env, ``"native"`` (batched) or ``"dummy"`` (see :func:`make_vec_env`).
 
     On Ctrl-C the run is saved (status ``interrupted`` in ``meta.json``) and KeyboardInterrupt
-    is re-raised.
+    is re-raised: the first Ctrl-C stops training at the next env step (:class:`StopOnSigint`),
+    a second one at once.
     """
     import torch
 
@@ -336,11 +340,15 @@ def train(
         all_callbacks.append(RichProgressCallback(timesteps, run_dir.name))
     all_callbacks += list(callbacks or [])
     remaining = max(int(timesteps) - start, 0)
+    stopper = StopOnSigint()
     t0 = time.perf_counter()
     try:
         if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=CallbackList(all_callbacks),
-                        reset_num_timesteps=resume is None)
+            with stopper.installed():
+                model.learn(total_timesteps=remaining, callback=CallbackList([stopper, *all_callbacks]),
+                            reset_num_timesteps=resume is None)
+        if stopper.requested:  # the first Ctrl-C: learn() stopped at the next step
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         meta["wall_s"] = time.perf_counter() - t0
         _save_run(model, venv, run_dir, meta, "interrupted")
@@ -354,6 +362,40 @@ def train(
     _save_run(model, venv, run_dir, meta, "finished")
     venv.close()
     return run_dir
+
+
+class StopOnSigint(BaseCallback):
+    """Ctrl-C (SIGINT) during ``learn()`` stops training at the next env step instead of raising
+    ``KeyboardInterrupt`` wherever the main thread happens to be (inside a checkpoint's zip
+    write or the TensorBoard writer's locks, which an exception can leave half done); a second
+    Ctrl-C raises ``KeyboardInterrupt`` at once. The handler is only installed in the main thread
+    (``signal.signal`` works there only) and only while :meth:`installed` is active.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping at the next step and saving (Ctrl-C again to stop at once)", flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Context in which SIGINT is handled as described above (the previous handler after)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_step(self) -> bool:
+        return not self.requested
 
 
 def default_threads() -> int:

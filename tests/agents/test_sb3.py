@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback
@@ -93,6 +95,34 @@ class _Interrupt(BaseCallback):
         if self.num_timesteps >= self.at:
             raise KeyboardInterrupt
         return True
+
+
+class _Sigint(BaseCallback):
+    """Sends SIGINT to this process ``times`` times once ``at`` steps are done (a real Ctrl-C)."""
+
+    def __init__(self, at: int, times: int = 1):
+        super().__init__()
+        self.at, self.times = at, times
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps == self.at:
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+        return True
+
+
+@pytest.mark.parametrize("times,expected_steps", [(1, 301), (2, 300)])
+def test_sigint_stops_at_the_next_step_and_saves(tiny_id, tmp_path, times, expected_steps):
+    """The first Ctrl-C stops learn() at the next env step (then saves); a second one at once."""
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train("ppo", tiny_id, timesteps=10_000, seed=0, n_envs=1, logdir=tmp_path, progress_bar=False,
+              callbacks=[_Sigint(300, times)])
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+    (run,) = list(tmp_path.iterdir())
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["num_timesteps"] == expected_steps
+    assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
