@@ -48,51 +48,12 @@ def distance_3d_m(d2d_m: np.ndarray, bs_height_m: float, ue_height_m: float) -> 
     return np.sqrt(np.square(d2d_m) + (bs_height_m - ue_height_m) ** 2)
 
 
-def pathloss_los_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
-                    ue_height_m: float) -> np.ndarray:
-    """LOS path loss in dB (38.901 Table 7.4.1-1, PL_UMi-LOS / PL_UMa-LOS), f_c in GHz inside."""
+def _pathloss_terms_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
+                       ue_height_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(PL_LOS, PL'_NLOS)`` in dB (38.901 Table 7.4.1-1, UMi-Street Canyon / UMa), f_c in GHz
+    inside, with ``log10(d3D)`` computed once for the three formulas."""
     d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
-    d3d = distance_3d_m(d2d, bs_height_m, ue_height_m)
-    fc_ghz = carrier_hz / 1e9
-    dbp = breakpoint_distance_m(carrier_hz, bs_height_m, ue_height_m)
-    dh2 = (bs_height_m - ue_height_m) ** 2
-    if model == "umi":
-        pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-        pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 9.5 * np.log10(dbp**2 + dh2)
-    elif model == "uma":
-        pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-        pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 9.0 * np.log10(dbp**2 + dh2)
-    else:
-        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
-    return np.where(d2d <= dbp, pl1, pl2)
-
-
-def pathloss_nlos_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
-                     ue_height_m: float) -> np.ndarray:
-    """NLOS path loss in dB: max(PL_LOS, PL'_NLOS) (38.901 Table 7.4.1-1)."""
-    d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
-    d3d = distance_3d_m(d2d, bs_height_m, ue_height_m)
-    fc_ghz = carrier_hz / 1e9
-    if model == "umi":
-        pl_n = 35.3 * np.log10(d3d) + 22.4 + 21.3 * np.log10(fc_ghz) - 0.3 * (ue_height_m - 1.5)
-    elif model == "uma":
-        pl_n = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 0.6 * (ue_height_m - 1.5)
-    else:
-        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
-    return np.maximum(pathloss_los_db(model, d2d, carrier_hz, bs_height_m, ue_height_m), pl_n)
-
-
-def pathloss_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: float, bs_height_m: float,
-                ue_height_m: float) -> np.ndarray:
-    """Path loss in dB of each element in its LOS state: ``where(los, PL_LOS, PL_NLOS)``.
-
-    The same values as :func:`pathloss_los_db` / :func:`pathloss_nlos_db` element by element (the
-    same operations in the same order), with the LOS path loss and ``log10(d3D)`` computed once
-    for both states instead of three times.
-    """
-    d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
-    d3d = distance_3d_m(d2d, bs_height_m, ue_height_m)
-    lg = np.log10(d3d)
+    lg = np.log10(distance_3d_m(d2d, bs_height_m, ue_height_m))
     fc_ghz = carrier_hz / 1e9
     dbp = breakpoint_distance_m(carrier_hz, bs_height_m, ue_height_m)
     dh2 = (bs_height_m - ue_height_m) ** 2
@@ -106,7 +67,27 @@ def pathloss_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: floa
         pl_n = 13.54 + 39.08 * lg + 20.0 * np.log10(fc_ghz) - 0.6 * (ue_height_m - 1.5)
     else:
         raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
-    pl_los = np.where(d2d <= dbp, pl1, pl2)
+    return np.where(d2d <= dbp, pl1, pl2), pl_n
+
+
+def pathloss_los_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
+                    ue_height_m: float) -> np.ndarray:
+    """LOS path loss in dB (38.901 Table 7.4.1-1, PL_UMi-LOS / PL_UMa-LOS)."""
+    return _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)[0]
+
+
+def pathloss_nlos_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
+                     ue_height_m: float) -> np.ndarray:
+    """NLOS path loss in dB: max(PL_LOS, PL'_NLOS) (38.901 Table 7.4.1-1)."""
+    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)
+    return np.maximum(pl_los, pl_n)
+
+
+def pathloss_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: float, bs_height_m: float,
+                ue_height_m: float) -> np.ndarray:
+    """Path loss in dB of each element in its LOS state: ``where(los, PL_LOS, PL_NLOS)`` (one
+    evaluation of the formulas for both states)."""
+    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)
     return np.where(los, pl_los, np.maximum(pl_los, pl_n))
 
 
