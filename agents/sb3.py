@@ -3,8 +3,8 @@
 - :func:`load_hyperparams` reads ``agents/hyperparams/{algo}.yaml`` (rl-zoo style: a ``default``
   section plus per-scenario sections that override single keys) and validates every key.
 - :func:`make_vec_env` is the ONE place that builds the training vector env: the native batched
-  env (:mod:`envs.sb3_vec`) by default, SB3 ``DummyVecEnv`` of ``Monitor``-wrapped envs with
-  ``vec="dummy"`` (or for ids without the native vector entry point).
+  env (:mod:`envs.sb3_vec`) by default from 4 envs on, SB3 ``DummyVecEnv`` of ``Monitor``-wrapped
+  envs below that, with ``vec="dummy"``, or for ids without the native vector entry point.
 - :func:`train` runs one training run into its own run folder
   ``{logdir}/{scenario}__{algo}__{seed}__{time}`` with TensorBoard logging (SB3's curves plus the
   per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a final save, and a save on
@@ -102,19 +102,26 @@ def _algo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Training vector-env implementations (``make_vec_env(vec=...)``).
-VEC_KINDS = ("native", "dummy")
+VEC_KINDS = ("auto", "native", "dummy")
+#: ``vec="auto"`` uses the native batched env from this many envs on: below it SB3's DummyVecEnv
+#: of single envs steps faster (their Python-scalar path against the batch machinery's fixed cost
+#: per step), with the same trajectories. Measured (benchmarks/bench_vector.py ``sb3_step_rate``,
+#: VecNormalize, no policy, urban_smartphone): native/dummy 0.47x at 1 env, 0.61x at 2, 0.97x at
+#: 4, 1.37x at 8, 2.0x at 16.
+NATIVE_MIN_ENVS = 4
 
 
 def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
-                 env_kwargs: dict[str, Any] | None = None, vec: str = "native") -> VecEnv:
+                 env_kwargs: dict[str, Any] | None = None, vec: str = "auto") -> VecEnv:
     """The training vector env for ``algo`` on ``scenario``: ``n_envs`` copies, env ``i`` seeded
     with ``seed + i`` at the first reset, with episode statistics (``info["episode"]``) for SB3's
     ``rollout/ep_rew_mean``. The action mode follows :data:`agents.common.ALGO_ACTION_MODE`.
 
-    ``vec="native"`` (default): one batched simulation behind SB3's ``VecEnv`` API
+    ``vec="native"``: one batched simulation behind SB3's ``VecEnv`` API
     (:class:`envs.sb3_vec.InsituSB3VecEnv` in ``VecMonitor``), for every id registered with the
     native vector entry point; other ids (test doubles) fall back to ``DummyVecEnv``.
     ``vec="dummy"``: SB3 ``DummyVecEnv`` of ``Monitor``-wrapped single envs (same trajectories).
+    ``vec="auto"`` (default): native from :data:`NATIVE_MIN_ENVS` envs on, dummy below.
 
     This is the single construction point for training envs.
     """
@@ -124,6 +131,8 @@ def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
         raise ValueError(f"vec={vec!r} not allowed; allowed: {VEC_KINDS}")
     mode = ALGO_ACTION_MODE[algo]
     kwargs = dict(env_kwargs or {})
+    if vec == "auto":
+        vec = "native" if n_envs >= NATIVE_MIN_ENVS else "dummy"
     if vec == "native":
         import gymnasium as gym
 
@@ -255,7 +264,7 @@ def train(
     env_kwargs: dict[str, Any] | None = None,
     verbose: int = 0,
     callbacks: list[BaseCallback] | None = None,
-    vec: str = "native",
+    vec: str = "auto",
 ) -> Path:
     """Train ``algo`` on ``scenario`` into a new run folder and return the folder.
 
@@ -276,7 +285,8 @@ def train(
         env_kwargs: extra env keyword arguments (validated by the env).
         verbose: SB3 verbosity.
         callbacks: extra SB3 callbacks, run after the built-in ones.
-        vec: training vector env, ``"native"`` (batched) or ``"dummy"`` (see :func:`make_vec_env`).
+        vec: training vector env, ``"auto"`` (default), ``"native"`` (batched) or ``"dummy"`` (see
+            :func:`make_vec_env`).
 
     On Ctrl-C the run is saved (status ``interrupted`` in ``meta.json``) and KeyboardInterrupt
     is re-raised: the first Ctrl-C stops training at the next env step (:class:`StopOnSigint`),

@@ -313,8 +313,14 @@ def test_sb3_learns_on_adapter(tiny_scenario_path, algo):
 def test_make_vec_env_native_and_dummy(tiny_scenario_path):
     from agents.sb3 import make_vec_env
 
-    native = make_vec_env(tiny_scenario_path, 3, seed=4, algo="maskable_ppo")
+    native = make_vec_env(tiny_scenario_path, 3, seed=4, algo="maskable_ppo", vec="native")
     assert isinstance(native, VecMonitor) and isinstance(native.venv, InsituSB3VecEnv)
+    # the default picks the batched env from NATIVE_MIN_ENVS envs on, DummyVecEnv below
+    from agents.sb3 import NATIVE_MIN_ENVS
+
+    auto_big = make_vec_env(tiny_scenario_path, NATIVE_MIN_ENVS, seed=4, algo="ppo")
+    assert isinstance(auto_big.venv, InsituSB3VecEnv)
+    assert isinstance(make_vec_env(tiny_scenario_path, NATIVE_MIN_ENVS - 1, seed=4, algo="ppo"), DummyVecEnv)
     dummy = make_vec_env(tiny_scenario_path, 3, seed=4, algo="maskable_ppo", vec="dummy")
     assert isinstance(dummy, DummyVecEnv)
     assert np.array_equal(native.reset(), dummy.reset())
