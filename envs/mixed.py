@@ -42,7 +42,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from envs.vector import InsituVectorEnv, _autoreset_mode, check_actions
+from envs.vector import InsituVectorEnv, _autoreset_mode, check_actions, check_reset_mask, row_seeds
 
 
 def _parse_groups(groups: Any) -> list[tuple[str, int, dict[str, Any]]]:
@@ -181,21 +181,11 @@ class MixedVectorEnv(gym.vector.VectorEnv):
         Returns ``(obs, info)`` as :meth:`envs.vector.InsituVectorEnv.reset`.
         """
         n = self.num_envs
-        if seed is None:
-            seeds: list[int | None] = [None] * n
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = row_seeds(seed, n)
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             super().reset(seed=int(seed))
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"reset(seed=...): a list of seeds must have num_envs={n} entries, got {len(seeds)}")
-        mask = None
-        if options and "reset_mask" in options:
-            mask = options["reset_mask"]
-            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,) or not mask.any():
-                raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({n},) with at "
-                                 f"least one True, got {mask!r}")
+        mask = check_reset_mask(options, n)
+        if mask is not None:
             if not mask.all() and not all(e._ever_reset for e in self.envs):
                 raise RuntimeError("the first reset() must reset every row (no reset_mask)")
         obs, infos = [], []

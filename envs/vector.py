@@ -102,6 +102,29 @@ def check_actions(actions: Any, n: int, action_mode: str, n_actions: int, nvec: 
     return a.astype(np.int64, copy=False)
 
 
+def row_seeds(seed: Any, n: int) -> list[int | None]:
+    """Per-row seeds of ``reset(seed=...)``: ``None`` for all, ``seed + i`` for an int, or a list of n."""
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed) + i for i in range(n)]
+    seeds = list(seed)
+    if len(seeds) != n:
+        raise ValueError(f"reset(seed=...): a list of seeds must have num_envs={n} entries, got {len(seeds)}")
+    return seeds
+
+
+def check_reset_mask(options: dict[str, Any] | None, n: int) -> np.ndarray | None:
+    """``options["reset_mask"]`` validated (bool [n] with a True), or None when not given."""
+    if not options or "reset_mask" not in options:
+        return None
+    m = options["reset_mask"]
+    if not isinstance(m, np.ndarray) or m.dtype != np.bool_ or m.shape != (n,) or not m.any():
+        raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({n},) with at "
+                         f"least one True, got {m!r}")
+    return m
+
+
 class InsituVectorEnv(gym.vector.VectorEnv):
     """N independent devices of one scenario in one batched simulation (Gymnasium ``VectorEnv``).
 
@@ -258,21 +281,12 @@ class InsituVectorEnv(gym.vector.VectorEnv):
             ``task``, ``energy_left_j`` with their ``_key`` masks).
         """
         n = self.num_envs
-        if seed is None:
-            seeds = [None] * n
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = row_seeds(seed, n)
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             super().reset(seed=int(seed))
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"reset(seed=...): a list of seeds must have num_envs={n} entries, got {len(seeds)}")
         rows_mask = self._all
-        if options and "reset_mask" in options:
-            m = options["reset_mask"]
-            if not isinstance(m, np.ndarray) or m.dtype != np.bool_ or m.shape != (n,) or not m.any():
-                raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({n},) with at "
-                                 f"least one True, got {m!r}")
+        m = check_reset_mask(options, n)
+        if m is not None:
             if not self._ever_reset and not m.all():
                 raise RuntimeError("the first reset() must reset every row (no reset_mask)")
             rows_mask = m.copy()
