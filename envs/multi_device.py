@@ -371,6 +371,7 @@ class MultiDeviceEnv(ParallelEnv):
 
         # every device acts on the cache as it was at the start of the step (simultaneous moves)
         edge_before = self._edge_present.copy() if len(self.sims) > 1 and any_dl else None
+        model_before = [sim.ob_mi.copy() for sim in self.sims]  # for the info's "variant" (as the single env)
         results = []
         for sim, devs in zip(self.sims, self._devs):
             if any_active:
@@ -392,7 +393,7 @@ class MultiDeviceEnv(ParallelEnv):
         masks = self._masks()
         tasks = self._gather(lambda s: s.exo.ci[s.ar, s.k, 0]).astype(int).tolist()
         observations, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
-        for (sim, devs), res in zip(zip(self.sims, self._devs), results):
+        for (sim, devs), res, mb in zip(zip(self.sims, self._devs), results, model_before):
             cols = {f: getattr(res, f).tolist() for f in (
                 "reward", "terminated", "truncated", "latency_s", "energy_j", "bytes_downloaded",
                 "backhaul_bytes", "source_tier", "invalid", "requests", "served", "latency_violations",
@@ -400,7 +401,7 @@ class MultiDeviceEnv(ParallelEnv):
             term_rows = res.terms.tolist()
             energy_left = sim.energy_left.tolist()
             invalid_count = sim.invalid_count.tolist()
-            ob_mi = sim.ob_mi.tolist()
+            ob_mi = mb.tolist()
             for r, i in enumerate(devs.tolist()):
                 agent = self.possible_agents[i]
                 if not alive[i]:
