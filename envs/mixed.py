@@ -42,7 +42,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from envs.vector import InsituVectorEnv, _autoreset_mode, check_actions, check_reset_mask, row_seeds
+from envs.adapter import check_actions
+from envs.vector import InsituVectorEnv, _autoreset_mode, check_reset_mask, row_seeds
 
 
 def _parse_groups(groups: Any) -> list[tuple[str, int, dict[str, Any]]]:

@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.sim import BatchSim, build_params
+from envs.adapter import (
+    ACTION_MODES,
+    OBS_MODES,
+    InfoBuilder,
+    action_space,
+    check_action,
+    check_choice,
+    component_masks,
+    group_index,
+    make_params,
+    observation_space,
+)
+from envs.sim import BatchSim
 from envs.sim.exogenous import E_HOUR, E_RATE, E_RATE_EST, E_SNR_DB, E_ZONE
-from envs.sim.params import SOURCES, SimParams
-from envs.sim.reward import COST_NAMES, TERM_NAMES
-from scenarios.loader import Scenario, load_scenario, scenario_path
-
-ACTION_MODES = ("multidiscrete", "discrete")
-OBS_MODES = ("flat", "dict")
-OBS_GROUPS = ("device", "context", "channel", "library", "model")
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_params(path: str, mtime: float, overrides_json: str) -> tuple[Scenario, SimParams]:
-    sc = load_scenario(path, **json.loads(overrides_json))
-    return sc, build_params(sc)
-
-
-def make_params(scenario: str, **overrides: Any) -> tuple[Scenario, SimParams]:
-    """Load a scenario (name or path) with validated overrides and build its tables (cached)."""
-    path = scenario_path(scenario)
-    try:
-        key = json.dumps(overrides, sort_keys=True)
-    except TypeError as exc:
-        raise TypeError(f"scenario overrides must be JSON-serialisable (got {overrides!r}): {exc}") from exc
-    return _cached_params(str(path.resolve()), path.stat().st_mtime, key)
+from envs.sim.params import SOURCES
 
 
 class ModelDownloadEnv(gym.Env):
@@ -56,7 +43,7 @@ class ModelDownloadEnv(gym.Env):
     the new one has fully arrived (in-situ replacement). Variants come from library profiles
     (``compression/profiles``): real measured models (IoT) or reference-scale architectures.
     Model: Huang et al., "In-situ Model Downloading to Realize Versatile Edge AI in 6G Mobile
-    Networks", IEEE Wireless Communications 2023. Full system model: ``DESIGN.md`` and
+    Networks", IEEE Wireless Communications 2023. Full system model: ``docs/model.md`` and
     :mod:`envs.sim`.
 
     ## Action Space
@@ -186,36 +173,21 @@ class ModelDownloadEnv(gym.Env):
                  obs_mode: str = "flat", render_mode: str | None = None, **overrides: Any):
         if not isinstance(scenario, (str, Path)):
             raise TypeError(f"argument 'scenario' must be a scenario name or a path, got {scenario!r}")
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"argument 'action_mode' = {action_mode!r} not allowed; allowed: {ACTION_MODES}")
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"argument 'obs_mode' = {obs_mode!r} not allowed; allowed: {OBS_MODES}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"argument 'render_mode' = {render_mode!r} not allowed; allowed: "
-                             f"None or one of {self.metadata['render_modes']}")
+        check_choice("action_mode", action_mode, ACTION_MODES)
+        check_choice("obs_mode", obs_mode, OBS_MODES)
+        check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]), none_ok=True)
         self.scenario, self.params = make_params(str(scenario), **overrides)
         self.action_mode, self.obs_mode, self.render_mode = action_mode, obs_mode, render_mode
         p = self.params
         self.sim = BatchSim(p, 1)
         self.n_actions = p.n_actions
         self.nvec = np.array(p.action_nvec, dtype=np.int64)
-        if action_mode == "discrete":
-            self.action_space = spaces.Discrete(p.n_actions)
-        else:
-            self.action_space = spaces.MultiDiscrete(self.nvec)
+        self.action_space = action_space(p, action_mode)
         self.feature_names = self.sim.feature_names
-        d = self.sim.obs_dim
-        self._flat_space = spaces.Box(-1.0, 1.0, (d,), dtype=np.float32)
-        groups = [g for g, _ in self.feature_names]
-        self._group_idx = {g: np.array([i for i, gg in enumerate(groups) if gg == g]) for g in OBS_GROUPS}
-        if obs_mode == "dict":
-            self.observation_space = spaces.Dict({
-                g: spaces.Box(-1.0, 1.0, (len(ix),), dtype=np.float32) for g, ix in self._group_idx.items()})
-        else:
-            self.observation_space = self._flat_space
-        nd, npr, nb = p.grid
-        self._strides = (nd * npr * nb, npr * nb, nb)
+        self._group_idx = group_index(self.feature_names)
+        self.observation_space = observation_space(self.feature_names, obs_mode)
         self._levels = [p.variant_levels(v) for v in range(p.n_variants)]
+        self._info = InfoBuilder(p)
         self._history: deque = deque(maxlen=200)
         self._last: dict[str, Any] | None = None
         self._ever_reset = False
@@ -227,35 +199,7 @@ class ModelDownloadEnv(gym.Env):
         Raises:
             ValueError: the action is outside the action space (the message says which component).
         """
-        if self.action_mode == "discrete":
-            try:
-                i = int(action)
-            except (TypeError, ValueError):
-                raise ValueError(f"action {action!r} is not an integer; the action space is "
-                                 f"Discrete({self.n_actions})") from None
-            if i != action or not 0 <= i < self.n_actions:
-                raise ValueError(f"action {action!r} is outside the action space Discrete({self.n_actions}): "
-                                 f"allowed integers 0 .. {self.n_actions - 1}")
-            return i
-        try:
-            vals = action.tolist() if isinstance(action, np.ndarray) else list(action)
-        except TypeError:
-            raise ValueError(f"action {action!r} is not a sequence of 4 integers; the action space is "
-                             f"MultiDiscrete({self.nvec.tolist()})") from None
-        if len(vals) != 4:
-            raise ValueError(f"action {action!r} has {len(vals)} components; the action space "
-                             f"MultiDiscrete({self.nvec.tolist()}) needs 4 (source, depth, prune, bits)")
-        s, d, p, b = vals
-        nv = self.nvec
-        if not (0 <= s < 4 and 0 <= d < nv[1] and 0 <= p < nv[2] and 0 <= b < nv[3]) or not all(
-                isinstance(x, (int, np.integer)) or float(x).is_integer() for x in vals):
-            names = ("source", "depth", "prune", "bits")
-            bad = [f"{n}={x!r} (allowed 0 .. {int(m) - 1})" for n, x, m in zip(names, vals, nv)
-                   if not (0 <= x < m) or not float(x).is_integer()]
-            raise ValueError(f"action {action!r} is outside the action space MultiDiscrete({nv.tolist()}): "
-                             + ", ".join(bad))
-        st = self._strides
-        return int(s) * st[0] + int(d) * st[1] + int(p) * st[2] + int(b)
+        return check_action(action, self.action_mode, self.nvec, self.n_actions)
 
     def flat_to_action(self, i: int):
         """Flat index -> action of this env's action space (int in discrete mode)."""
@@ -276,7 +220,7 @@ class ModelDownloadEnv(gym.Env):
         self._last = None
         obs = self._obs()
         info = {"action_mask": self.sim.action_mask_row(0), "task": int(self.sim.exo.ci[0, 0, 0]),
-                "energy_left_j": float(self.sim.energy_left[0])}
+                "energy_left_j": float(self.sim.state.dyn.energy_left_j[0])}
         return obs, info
 
     def _obs(self):
@@ -291,32 +235,10 @@ class ModelDownloadEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self.action_to_flat(action)
         sim = self.sim
-        ob_before = sim.ob_mi[0]
         rs = sim.step_row(0, a)
-        terms = rs.terms
-        v = a % sim.V if rs.source_tier else int(ob_before) % sim.V
-        d, pr, b = self._levels[v]
-        req = rs.requests
-        info = {
-            "reward_terms": dict(zip(TERM_NAMES, terms)),
-            "cost": dict(zip(COST_NAMES, (rs.latency_violations, float(rs.deadline_miss),
-                                          rs.energy_over_j, float(rs.invalid)))),
-            "latency_s": rs.latency_s,
-            "energy_j": rs.energy_j,
-            "bytes_downloaded": rs.bytes_downloaded,
-            "backhaul_bytes": rs.backhaul_bytes,
-            "source_tier": SOURCES[rs.source_tier],
-            "variant": {"depth": d, "prune": pr, "bits": b},
-            "accuracy": rs.accuracy_sum / req if req > 0 else 0.0,
-            "accuracy_sum": rs.accuracy_sum,
-            "requests": req,
-            "served_requests": rs.served,
-            "failed_requests": req - rs.served,
-            "invalid_action": rs.invalid,
-            "invalid_actions": int(sim.invalid_count[0]),
-            "energy_left_j": float(sim.energy_left[0]),
-            "action_mask": sim.action_mask_row(0),
-        }
+        st = sim.state
+        info = self._info.step(rs, int(st.invalid_count[0]), float(st.dyn.energy_left_j[0]),
+                               sim.action_mask_row(0))
         if self.render_mode is not None:
             self._record(a, rs, info)
         return self._obs(), float(rs.reward), bool(rs.terminated), bool(rs.truncated), info
@@ -337,9 +259,7 @@ class ModelDownloadEnv(gym.Env):
         m = self.sim.action_mask_row(0)
         if self.action_mode == "discrete":
             return m
-        g = m.reshape(tuple(self.nvec))
-        return np.concatenate([g.any(axis=(1, 2, 3)), g.any(axis=(0, 2, 3)), g.any(axis=(0, 1, 3)),
-                               g.any(axis=(0, 1, 2))])
+        return component_masks(m, self.nvec)
 
     def planning_view(self) -> dict[str, np.ndarray]:
         """Per-flat-action estimates from observed quantities; see :meth:`envs.sim.BatchSim.planning_view`."""
@@ -352,19 +272,20 @@ class ModelDownloadEnv(gym.Env):
     # ------------------------------------------------------------------ rendering
     def _record(self, a: int, rs, info: dict) -> None:
         sim = self.sim
-        k = int(sim.k[0]) - 1 if int(sim.k[0]) > 0 else 0
+        st = sim.state
+        k = int(st.k[0]) - 1 if int(st.k[0]) > 0 else 0
         f = sim.exo.f[0, k]
-        mi = int(sim.ob_mi[0])
+        mi = int(st.dyn.model[0])
         m, v = divmod(mi, sim.V)
         onboard = (self.scenario.tasks[m].name if m < sim.K else "none",
                    self._levels[v] if m < sim.K else None,
                    float(self.params.accuracy[m, v]) if m < sim.K else 0.0)
-        self._last = {"t": int(sim.t[0]), "action": np.unravel_index(a, tuple(self.nvec)),
+        self._last = {"t": int(st.t[0]), "action": np.unravel_index(a, tuple(self.nvec)),
                       "rate": float(f[E_RATE]), "rate_est": float(f[E_RATE_EST]),
                       "snr_db": float(f[E_SNR_DB]), "hour": float(f[E_HOUR]), "zone": int(f[E_ZONE]),
                       "onboard": onboard, "info": info, "reward": float(rs.reward),
-                      "pending": bool(sim.pend_act[0] > 0)}
-        self._history.append((int(sim.t[0]), float(f[E_RATE]), onboard[2], info["energy_left_j"],
+                      "pending": bool(st.dyn.pending[0] > 0)}
+        self._history.append((int(st.t[0]), float(f[E_RATE]), onboard[2], info["energy_left_j"],
                               rs.source_tier))
 
     def render(self):
@@ -386,7 +307,7 @@ class ModelDownloadEnv(gym.Env):
         terms = " ".join(f"{k}={v:+.3f}" for k, v in i["reward_terms"].items())
         return (
             f"[{self.scenario.name}] t={L['t']:4d} hour={L['hour']:5.2f} zone={L['zone']} "
-            f"task={self.scenario.tasks[int(self.sim.exo.ci[0, int(self.sim.k[0]), 0])].name}\n"
+            f"task={self.scenario.tasks[int(self.sim.current_task()[0])].name}\n"
             f"  channel: SNR {L['snr_db']:6.1f} dB  rate {L['rate'] / 1e6:10.2f} Mbit/s  "
             f"(estimate {L['rate_est'] / 1e6:10.2f})\n"
             f"  action: {src} depth={L['action'][1]} prune={L['action'][2]} bits={L['action'][3]}"
@@ -420,7 +341,7 @@ class ModelDownloadEnv(gym.Env):
         axs[1, 1].set_title("tier usage", fontsize=8)
         for ax in axs.flat:
             ax.tick_params(labelsize=7)
-        fig.suptitle(f"{self.scenario.name}  step {int(self.sim.t[0])}", fontsize=9)
+        fig.suptitle(f"{self.scenario.name}  step {int(self.sim.state.t[0])}", fontsize=9)
         fig.tight_layout()
         canvas.draw()
         return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()

@@ -11,30 +11,15 @@ What the devices share (per zone = serving base station; with ``mobility.n_zones
 device is in the one cell):
 
 * **air interface**: the devices whose downloads are active in a step (starting now or still in
-  flight) divide the cell's time-frequency resources for that step. An active device i moves
-  its bytes in step t at the share ``w_i`` of its own achievable rate ``r_i`` (the core's 38.901
-  rate of the step, which already includes the scenario's background load); the core re-reads
-  rates every step, and the shares are re-decided every step:
-
-  - ``equal``: ``w_i = 1 / n_active`` (round robin / equal share);
-  - ``proportional_fair``: ``w_i = (r_i / R_i) / sum_j (r_j / R_j)`` over the active devices j of
-    the zone, where ``R_i`` is device i's exponentially averaged achievable rate, updated every
-    step: ``R_i <- (1 - 1/t_c) R_i + (1/t_c) r_i`` (initialised to ``r_i`` at reset). This is a
-    fluid (time-share) form of the proportional-fair scheduler of Jalali, Padovani, Pankaj,
-    "Data throughput of CDMA-HDR", IEEE VTC 2000 (each slot serves the user with the largest
-    ``r_i / R_i``), which maximises sum_i log(throughput_i), Kelly's proportional fairness
-    (Kelly, "Charging and rate control for elastic traffic", Eur. Trans. Telecomm. 8(1), 1997):
-    a device whose channel is above its own average gets more of the cell, one in a fade or
-    blockage less. Simplification (*assumption*): Jalali et al. average the *served*
-    throughput; with every device backlogged and equal long-run time shares, that average is
-    proportional to the achievable-rate average used here. ``t_c`` =
-    ``pf_time_constant_steps`` (default 10 steps: *assumption*; Jalali et al. use 1000 slots of
-    1.67 ms = 1.67 s).
-
-  Step-level fluid approximation (*assumption*): a download active at any time in the step
-  (including its round-trip/compression phase) holds its share for the whole step.
+  flight) divide the cell's time-frequency resources for that step: device i moves its bytes at
+  the share ``w_i`` of its own achievable rate (the core's 38.901 rate of the step, which already
+  includes the scenario's background load), re-decided every step by the ``equal`` or the
+  ``proportional_fair`` scheduler (:func:`envs.sim.cell.air_shares`; the proportional-fair
+  average :func:`envs.sim.cell.pf_average` has time constant ``t_c`` =
+  ``pf_time_constant_steps``, default 10 steps: *assumption*; Jalali et al. use 1000 slots of
+  1.67 ms = 1.67 s).
 * **backhaul**: downloads served by the same tier (edge, local, central) in the same zone in the
-  same step share that tier's backhaul equally (``1 / n`` of it; in-flight downloads count).
+  same step share that tier's backhaul equally (:func:`envs.sim.cell.backhaul_shares`).
 * **edge cache**: one LRU cache per zone for all devices: a download through the edge by one
   device fills it (over the backhaul) and later edge downloads of that model by any device hit.
 
@@ -58,14 +43,26 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from envs.model_download import make_params
-from envs.sim.cell import A_IS_DL, A_TIER, CellSim
-from envs.sim.params import SOURCES
-from envs.sim.reward import COST_NAMES, TERM_NAMES
+from envs.adapter import (
+    ACTION_MODES,
+    InfoBuilder,
+    check_action,
+    check_choice,
+    info_rows,
+    make_params,
+)
+from envs.adapter import action_space as make_action_space
+from envs.sim.cell import (
+    A_IS_DL,
+    A_TIER,
+    SCHEDULERS,
+    CellSim,
+    air_shares,
+    backhaul_shares,
+    pf_average,
+)
 from scenarios.loader import DEVICE_CLASSES
 
-SCHEDULERS = ("equal", "proportional_fair")
-ACTION_MODES = ("multidiscrete", "discrete")
 #: Default number of devices when neither the argument nor the scenario's ``cell`` section says.
 DEFAULT_N_DEVICES = 4
 
@@ -147,8 +144,7 @@ class MultiDeviceEnv(ParallelEnv):
         sched = scheduler if scheduler is not None else (c_sched or "equal")
         if sched not in SCHEDULERS:
             raise ValueError(f"argument 'scheduler' = {scheduler!r} not allowed; allowed: {SCHEDULERS}")
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"argument 'action_mode' = {action_mode!r} not allowed; allowed: {ACTION_MODES}")
+        check_choice("action_mode", action_mode, ACTION_MODES)
         tc = pf_time_constant_steps if pf_time_constant_steps is not None else (c_tc or 10.0)
         if isinstance(tc, bool) or not isinstance(tc, (int, float)) or not tc >= 1.0:
             raise ValueError(f"argument 'pf_time_constant_steps' = {pf_time_constant_steps!r} not allowed; "
@@ -219,9 +215,8 @@ class MultiDeviceEnv(ParallelEnv):
         self.obs_dim = s0.obs_dim + 1
         self.feature_names = list(s0.feature_names) + [("channel", "cell_load")]
         self._obs_space = spaces.Box(-1.0, 1.0, (self.obs_dim,), dtype=np.float32)
-        self._act_space = (spaces.Discrete(self.n_actions) if action_mode == "discrete"
-                           else spaces.MultiDiscrete(self.nvec))
-        self._levels = [base_p.variant_levels(v) for v in range(base_p.n_variants)]
+        self._act_space = make_action_space(base_p, action_mode)
+        self._info = InfoBuilder(base_p)
         self._ss: np.random.SeedSequence | None = None
         self.alive = np.zeros(n, dtype=bool)
         self.pend_tier = np.zeros(n)
@@ -282,20 +277,7 @@ class MultiDeviceEnv(ParallelEnv):
         return self._edge_present.reshape(self.n_zones, -1) > 0
 
     def _to_flat(self, agent: str, action) -> int:
-        if self.action_mode == "discrete":
-            try:
-                i = int(action)
-            except (TypeError, ValueError):
-                i = -1
-            if i != action or not 0 <= i < self.n_actions:
-                raise ValueError(f"action {action!r} of {agent} is outside Discrete({self.n_actions})")
-            return i
-        a = np.asarray(action)
-        if a.shape != (4,) or not np.all((a >= 0) & (a < self.nvec)) or not np.all(np.mod(a, 1) == 0):
-            raise ValueError(f"action {action!r} of {agent} is outside MultiDiscrete({self.nvec.tolist()}) "
-                             "(source, depth, prune, bits)")
-        a = a.astype(np.int64)
-        return int(((a[0] * self.nvec[1] + a[1]) * self.nvec[2] + a[2]) * self.nvec[3] + a[3])
+        return check_action(action, self.action_mode, self.nvec, self.n_actions, who=agent)
 
     # ------------------------------------------------------------------ PettingZoo API
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -316,7 +298,7 @@ class MultiDeviceEnv(ParallelEnv):
         obs = self._observe()
         masks = self._masks()
         observations = {a: obs[i] for i, a in enumerate(self.possible_agents)}
-        tasks = self._gather(lambda s: s.exo.ci[s.ar, s.k, 0]).astype(int).tolist()
+        tasks = self._gather(lambda s: s.current_task()).astype(int).tolist()
         infos = {a: {"action_mask": masks[i], "device_class": self._class_names[i], "task": tasks[i]}
                  for i, a in enumerate(self.possible_agents)}
         return observations, infos
@@ -347,31 +329,18 @@ class MultiDeviceEnv(ParallelEnv):
             tier[devs] = rows[:, A_TIER]
             rate[devs] = sim.true_rates_bps()
             zone[devs] = sim.zones()
-            inflight[devs] = sim.pend_act > 0.0
+            inflight[devs] = sim.state.dyn.pending > 0.0
         is_dl &= alive
         inflight &= alive
         active = is_dl | inflight
         counts = np.bincount(zone[active], minlength=self.n_zones).astype(float)
-        rate_share = np.ones(n)
-        bh_share = np.ones(n)
         any_dl = bool(is_dl.any())
         any_active = bool(active.any())
-        if any_active:
-            if self.scheduler == "equal":
-                rate_share[active] = 1.0 / counts[zone[active]]
-            else:
-                metric = rate / np.maximum(self.pf_avg, 1e-9)
-                denom = np.bincount(zone[active], weights=metric[active], minlength=self.n_zones)
-                rate_share[active] = metric[active] / denom[zone[active]]
-            act_tier = np.where(is_dl, tier, self.pend_tier)
-            key = zone * 4 + act_tier.astype(np.int64)
-            tcounts = np.bincount(key[active], minlength=self.n_zones * 4).astype(float)
-            bh_share[active] = 1.0 / tcounts[key[active]]
-            np.clip(rate_share, 1e-12, 1.0, out=rate_share)
+        rate_share = air_shares(self.scheduler, active, zone, rate, self.pf_avg, self.n_zones)
+        bh_share = backhaul_shares(active, zone, np.where(is_dl, tier, self.pend_tier), self.n_zones)
 
         # every device acts on the cache as it was at the start of the step (simultaneous moves)
         edge_before = self._edge_present.copy() if len(self.sims) > 1 and any_dl else None
-        model_before = [sim.ob_mi.copy() for sim in self.sims]  # for the info's "variant" (as the single env)
         results = []
         for sim, devs in zip(self.sims, self._devs):
             if any_active:
@@ -382,64 +351,34 @@ class MultiDeviceEnv(ParallelEnv):
 
         # scheduler and load state for the next step
         self.pend_tier[is_dl] = tier[is_dl]
-        pend_after = self._gather(lambda s: s.pend_act)
+        pend_after = self._gather(lambda s: s.state.dyn.pending)
         self.pend_tier[pend_after <= 0.0] = 0.0
         if self.scheduler == "proportional_fair":
-            beta = 1.0 / self.pf_tc
-            self.pf_avg = (1.0 - beta) * self.pf_avg + beta * rate
+            self.pf_avg = pf_average(self.pf_avg, rate, self.pf_tc)
         self.load = np.minimum(counts[zone] / n, 1.0)
 
         obs = self._observe()
         masks = self._masks()
-        tasks = self._gather(lambda s: s.exo.ci[s.ar, s.k, 0]).astype(int).tolist()
+        tasks = self._gather(lambda s: s.current_task()).astype(int).tolist()
         observations, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
-        for (sim, devs), res, mb in zip(zip(self.sims, self._devs), results, model_before):
-            cols = {f: getattr(res, f).tolist() for f in (
-                "reward", "terminated", "truncated", "latency_s", "energy_j", "bytes_downloaded",
-                "backhaul_bytes", "source_tier", "invalid", "requests", "served", "latency_violations",
-                "accuracy_sum", "deadline_miss", "energy_over_j", "action")}
-            term_rows = res.terms.tolist()
-            energy_left = sim.energy_left.tolist()
-            invalid_count = sim.invalid_count.tolist()
-            ob_mi = mb.tolist()
+        for (sim, devs), res in zip(zip(self.sims, self._devs), results):
+            st = sim.state
+            rows = info_rows(self._info.step(res, st.invalid_count, st.dyn.energy_left_j, None),
+                             skip=("action_mask",))
+            rew, term, trunc = res.reward.tolist(), res.terminated.tolist(), res.truncated.tolist()
             for r, i in enumerate(devs.tolist()):
                 agent = self.possible_agents[i]
                 if not alive[i]:
                     continue
-                st = int(cols["source_tier"][r])
-                a = int(cols["action"][r])
-                v = a % sim.V if st else int(ob_mi[r]) % sim.V
-                d, pr, b = self._levels[v]
-                req = cols["requests"][r]
                 observations[agent] = obs[i]
-                rewards[agent] = float(cols["reward"][r])
-                terms[agent] = bool(cols["terminated"][r])
-                truncs[agent] = bool(cols["truncated"][r])
-                infos[agent] = {
-                    "reward_terms": dict(zip(TERM_NAMES, term_rows[r])),
-                    "cost": dict(zip(COST_NAMES, (cols["latency_violations"][r], float(cols["deadline_miss"][r]),
-                                                  cols["energy_over_j"][r], float(cols["invalid"][r])))),
-                    "latency_s": cols["latency_s"][r],
-                    "energy_j": cols["energy_j"][r],
-                    "bytes_downloaded": cols["bytes_downloaded"][r],
-                    "backhaul_bytes": cols["backhaul_bytes"][r],
-                    "source_tier": SOURCES[st],
-                    "variant": {"depth": d, "prune": pr, "bits": b},
-                    "accuracy": cols["accuracy_sum"][r] / req if req > 0 else 0.0,
-                    "accuracy_sum": cols["accuracy_sum"][r],
-                    "requests": req,
-                    "served_requests": cols["served"][r],
-                    "failed_requests": req - cols["served"][r],
-                    "invalid_action": bool(cols["invalid"][r]),
-                    "invalid_actions": int(invalid_count[r]),
-                    "energy_left_j": energy_left[r],
-                    "action_mask": masks[i],
-                    "rate_share": float(rate_share[i]),
-                    "backhaul_share": float(bh_share[i]),
-                    "cell_load": float(self.load[i]),
-                    "device_class": self._class_names[i],
-                    "task": tasks[i],
-                }
+                rewards[agent] = float(rew[r])
+                terms[agent] = bool(term[r])
+                truncs[agent] = bool(trunc[r])
+                info = rows[r]
+                info["action_mask"] = masks[i]
+                info.update(rate_share=float(rate_share[i]), backhaul_share=float(bh_share[i]),
+                            cell_load=float(self.load[i]), device_class=self._class_names[i], task=tasks[i])
+                infos[agent] = info
         if self.render_mode is not None:
             self._last = {"infos": infos, "rewards": rewards}
         self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
@@ -454,7 +393,7 @@ class MultiDeviceEnv(ParallelEnv):
             return None
         if self._last is None:
             return f"[{self.scenario.name}] {self.n_devices} devices, {self.scheduler} scheduler: episode start\n"
-        lines = [f"[{self.scenario.name}] t={int(self.sims[0].t[0])} {self.scheduler} scheduler, "
+        lines = [f"[{self.scenario.name}] t={int(self.sims[0].state.t[0])} {self.scheduler} scheduler, "
                  f"edge cache {int(self._edge_present.sum())} models"]
         for a, info in self._last["infos"].items():
             lines.append(f"  {a:>10} {info['device_class']:<10} {info['source_tier']:<7} "

@@ -38,22 +38,30 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from envs.model_download import ACTION_MODES, OBS_GROUPS, OBS_MODES, make_params
+from envs.adapter import (
+    ACTION_MODES,
+    OBS_MODES,
+    InfoBuilder,
+    action_space,
+    check_actions,
+    check_choice,
+    check_int,
+    component_masks,
+    group_index,
+    make_params,
+    observation_space,
+)
 from envs.sim import BatchSim
-from envs.sim.params import SOURCES
-from envs.sim.reward import COST_NAMES, TERM_NAMES
 
 #: Accepted spellings of the autoreset modes.
 AUTORESET_MODES = {
     "next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP,
     "disabled": AutoresetMode.DISABLED,
 }
-_SOURCE_NAMES = np.array(SOURCES)
 
 
 def _autoreset_mode(value: Any) -> AutoresetMode:
@@ -66,40 +74,6 @@ def _autoreset_mode(value: Any) -> AutoresetMode:
                 return mode
     raise ValueError(f"argument 'autoreset_mode' = {value!r} not allowed; allowed: "
                      f"{sorted(AUTORESET_MODES)} or a gymnasium.vector.AutoresetMode")
-
-
-def check_actions(actions: Any, n: int, action_mode: str, n_actions: int, nvec: np.ndarray,
-                  single_space: spaces.Space) -> np.ndarray:
-    """Validate a batch of ``n`` actions: int64 ``[n]`` (discrete) or ``[n, 4]`` (multi-discrete).
-
-    Raises:
-        ValueError: wrong shape, non-integer values, or a value outside the space (the row, the
-            value and the allowed range are named).
-    """
-    a = np.asarray(actions)
-    want = (n,) if action_mode == "discrete" else (n, 4)
-    if a.shape != want:
-        raise ValueError(f"actions: expected shape {want} for {single_space} x num_envs={n}, "
-                         f"got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        if a.dtype.kind not in "fb" or (a.dtype.kind == "f" and not np.all(np.floor(a) == a)):
-            raise ValueError(f"actions must be integers, got dtype {a.dtype}: {a.ravel()[:8].tolist()}")
-        a = a.astype(np.int64)
-    if action_mode == "discrete":
-        bad = (a < 0) | (a >= n_actions)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"actions[{i}] = {int(a[i])} is outside the action space "
-                             f"Discrete({n_actions}): allowed 0 .. {n_actions - 1}")
-        return a.astype(np.int64, copy=False)
-    bad = (a < 0) | (a >= nvec)
-    if bad.any():
-        i, j = (int(x) for x in np.argwhere(bad)[0])
-        name = ("source", "depth", "prune", "bits")[j]
-        raise ValueError(f"actions[{i}] = {a[i].tolist()} is outside the action space "
-                         f"MultiDiscrete({nvec.tolist()}): {name}={int(a[i, j])} "
-                         f"(allowed 0 .. {int(nvec[j]) - 1})")
-    return a.astype(np.int64, copy=False)
 
 
 def row_seeds(seed: Any, n: int) -> list[int | None]:
@@ -150,19 +124,13 @@ class InsituVectorEnv(gym.vector.VectorEnv):
                  action_mode: str = "multidiscrete", obs_mode: str = "flat",
                  autoreset_mode: Any = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
                  render_mode: str | None = None, **overrides: Any):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"argument 'num_envs' = {num_envs!r} not allowed; it must be an int >= 1")
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"argument 'action_mode' = {action_mode!r} not allowed; allowed: {ACTION_MODES}")
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"argument 'obs_mode' = {obs_mode!r} not allowed; allowed: {OBS_MODES}")
+        check_int("num_envs", num_envs)
+        check_choice("action_mode", action_mode, ACTION_MODES)
+        check_choice("obs_mode", obs_mode, OBS_MODES)
         if render_mode is not None:
             raise ValueError(f"argument 'render_mode' = {render_mode!r} not allowed for the vector env; "
                              "allowed: None (render a single env, gymnasium.make(..., render_mode=...))")
-        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or not isinstance(
-                max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
-            raise ValueError(f"argument 'max_episode_steps' = {max_episode_steps!r} not allowed; "
-                             "allowed: None or an int >= 1")
+        check_int("max_episode_steps", max_episode_steps, none_ok=True)
         mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
@@ -175,25 +143,13 @@ class InsituVectorEnv(gym.vector.VectorEnv):
         self.sim = BatchSim(p, n)
         self.n_actions = p.n_actions
         self.nvec = np.array(p.action_nvec, dtype=np.int64)
-        nd, npr, nb = p.grid
-        self._grid5 = (n, 4, nd, npr, nb)
-        if action_mode == "discrete":
-            self.single_action_space = spaces.Discrete(p.n_actions)
-        else:
-            self.single_action_space = spaces.MultiDiscrete(self.nvec)
+        self.single_action_space = action_space(p, action_mode)
         self.action_space = batch_space(self.single_action_space, n)
         self.feature_names = self.sim.feature_names
-        d = self.sim.obs_dim
-        groups = [g for g, _ in self.feature_names]
-        self._group_idx = {g: np.array([i for i, gg in enumerate(groups) if gg == g]) for g in OBS_GROUPS}
-        if obs_mode == "dict":
-            self.single_observation_space = spaces.Dict({
-                g: spaces.Box(-1.0, 1.0, (len(ix),), dtype=np.float32) for g, ix in self._group_idx.items()})
-        else:
-            self.single_observation_space = spaces.Box(-1.0, 1.0, (d,), dtype=np.float32)
+        self._group_idx = group_index(self.feature_names)
+        self.single_observation_space = observation_space(self.feature_names, obs_mode)
         self.observation_space = batch_space(self.single_observation_space, n)
-        lv = np.array([p.variant_levels(v) for v in range(p.n_variants)], dtype=np.int64)
-        self._lv_depth, self._lv_prune, self._lv_bits = lv[:, 0], lv[:, 1], lv[:, 2]
+        self._info = InfoBuilder(p)
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._done = np.zeros(n, dtype=bool)       # row ended at the last step (NEXT_STEP / DISABLED)
@@ -228,9 +184,7 @@ class InsituVectorEnv(gym.vector.VectorEnv):
         m = self.flat_action_masks()
         if self.action_mode == "discrete":
             return m
-        g = m.reshape(self._grid5)
-        return np.concatenate([g.any(axis=(2, 3, 4)), g.any(axis=(1, 3, 4)), g.any(axis=(1, 2, 4)),
-                               g.any(axis=(1, 2, 3))], axis=1)
+        return component_masks(m, self.nvec)
 
     def row_action_masks(self, i: int) -> np.ndarray:
         """``action_masks()`` of row ``i`` only (what the single env's ``action_masks()`` returns)."""
@@ -266,11 +220,10 @@ class InsituVectorEnv(gym.vector.VectorEnv):
     def _reset_info(self, rows_mask: np.ndarray) -> dict[str, Any]:
         sim = self.sim
         masks = self.flat_action_masks()
-        k = sim.k
         return {
             "action_mask": masks, "_action_mask": rows_mask,
-            "task": sim.exo.ci[sim.ar, k, 0].copy(), "_task": rows_mask,
-            "energy_left_j": sim.energy_left.copy(), "_energy_left_j": rows_mask,
+            "task": sim.current_task(), "_task": rows_mask,
+            "energy_left_j": sim.energy_left_j(), "_energy_left_j": rows_mask,
         }
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -298,50 +251,23 @@ class InsituVectorEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ step
     def _raw_step(self, a: np.ndarray):
         """Step every row (rows in ``skip`` are reset right after by the caller); returns the result."""
-        sim = self.sim
-        ob_before = sim.ob_mi.copy()
-        res = sim.step(a)
+        res = self.sim.step(a)
         self._masks = None
         self._elapsed += 1
         truncated = res.truncated
         if self.max_episode_steps is not None:
             truncated = truncated | (self._elapsed >= self.max_episode_steps)
-        return res, truncated, ob_before
+        return res, truncated
 
-    def _step_info(self, res, a: np.ndarray, ob_before: np.ndarray, rows_mask: np.ndarray) -> dict[str, Any]:
+    def _step_info(self, res, rows_mask: np.ndarray) -> dict[str, Any]:
         """The single env's step info, batched (each key masked by ``rows_mask``)."""
         sim = self.sim
-        V = sim.V
-        tier = res.source_tier.astype(np.int64)
-        v = np.where(tier > 0, a % V, ob_before.astype(np.int64) % V)
-        req = res.requests
-        acc = np.divide(res.accuracy_sum, req, out=np.zeros_like(req), where=req > 0)
+        info = self._info.step(res, sim.state.invalid_count.copy(), sim.energy_left_j(),
+                               self.flat_action_masks())
         m = rows_mask
-        terms = {name: res.terms[:, j] for j, name in enumerate(TERM_NAMES)}
-        terms.update({f"_{name}": m for name in TERM_NAMES})
-        costs = dict(zip(COST_NAMES, (res.latency_violations, res.deadline_miss.astype(np.float64),
-                                      res.energy_over_j, res.invalid.astype(np.float64))))
-        costs.update({f"_{name}": m for name in COST_NAMES})
-        info = {
-            "reward_terms": terms,
-            "cost": costs,
-            "latency_s": res.latency_s,
-            "energy_j": res.energy_j,
-            "bytes_downloaded": res.bytes_downloaded,
-            "backhaul_bytes": res.backhaul_bytes,
-            "source_tier": _SOURCE_NAMES[tier],
-            "variant": {"depth": self._lv_depth[v], "prune": self._lv_prune[v], "bits": self._lv_bits[v],
-                        "_depth": m, "_prune": m, "_bits": m},
-            "accuracy": acc,
-            "accuracy_sum": res.accuracy_sum,
-            "requests": req,
-            "served_requests": res.served,
-            "failed_requests": req - res.served,
-            "invalid_action": res.invalid,
-            "invalid_actions": sim.invalid_count.copy(),
-            "energy_left_j": sim.energy_left.copy(),
-            "action_mask": self.flat_action_masks(),
-        }
+        for sub in ("reward_terms", "cost", "variant"):
+            d = info[sub]
+            d.update({f"_{name}": m for name in list(d)})
         for key in list(info):
             info[f"_{key}"] = m
         return info
@@ -366,23 +292,23 @@ class InsituVectorEnv(gym.vector.VectorEnv):
             stepped = ~self._done
             # these rows are reset below and their step is discarded; k = 0 keeps the throw-away
             # step from reaching a chunk end (which would draw from the row's generator)
-            sim.k[again] = 0
-            res, truncated, ob_before = self._raw_step(a)
+            sim.state.k[again] = 0
+            res, truncated = self._raw_step(a)
             self._reset_rows(again, None)
             reward = np.where(stepped, res.reward, 0.0)
             terminated = res.terminated & stepped
             truncated = truncated & stepped
-            info = self._step_info(res, a, ob_before, stepped)  # after the reset: reset rows' values
+            info = self._step_info(res, stepped)  # after the reset: reset rows' values
             info["_energy_left_j"] = info["_action_mask"] = self._all
-            info["task"], info["_task"] = sim.exo.ci[sim.ar, sim.k, 0].copy(), ~stepped
+            info["task"], info["_task"] = sim.current_task(), ~stepped
         else:
             if mode == AutoresetMode.DISABLED and self._done.any():
                 i = int(np.argmax(self._done))
                 raise RuntimeError(f"row {i} has ended and autoreset_mode is DISABLED: reset it with "
                                    "reset(options={'reset_mask': mask}) before stepping")
-            res, truncated, ob_before = self._raw_step(a)
+            res, truncated = self._raw_step(a)
             reward, terminated = res.reward, res.terminated
-            info = self._step_info(res, a, ob_before, self._all)
+            info = self._step_info(res, self._all)
             if mode == AutoresetMode.SAME_STEP:
                 ended = terminated | truncated
                 if ended.any():
@@ -399,9 +325,9 @@ class InsituVectorEnv(gym.vector.VectorEnv):
                                            for k, v in final_info[sub].items()}
                     self._reset_rows(rows, None)
                     stepped = ~ended
-                    info = self._step_info(res, a, ob_before, stepped)
+                    info = self._step_info(res, stepped)
                     info["_energy_left_j"] = info["_action_mask"] = self._all
-                    info["task"], info["_task"] = sim.exo.ci[sim.ar, sim.k, 0].copy(), ended
+                    info["task"], info["_task"] = sim.current_task(), ended
                     info["final_obs"], info["_final_obs"] = final_obs, ended
                     info["final_info"], info["_final_info"] = final_info, ended
             else:

@@ -21,9 +21,9 @@ without them steps exactly like a ``BatchSim`` (tested):
 * ``CellSim.step(..., edge_before=snapshot)``: simultaneous moves across ``CellSim`` objects
   sharing a cache: this step's actions see the cache as it was before any of them stepped.
 
-It relies on these names of the core: ``_transition(xp, cur, ci, eh, ...)`` (pure),
-``edge_present``/``edge_lastuse`` (updated in place), ``pend_spbh``, ``pend_act``, ``_at``,
-``exo.f``/``exo.ci``, ``step_row``; ``tests/envs/test_multi_device.py`` checks the coupling
+It relies on these names of the core: ``_transition(xp, cur, ci, eh, a, s)`` (pure; ``cur`` and
+``ci`` are lists/arrays of columns), ``state.edge_present``/``state.edge_lastuse`` (updated in
+place), ``state.dyn``, ``exo.f``/``exo.ci``, ``step_row``; ``tests/envs/test_multi_device.py`` checks the coupling
 against the core (bit-identical without shares, exact latencies with them).
 
 Used by :mod:`envs.multi_device`; numpy only (no gymnasium, no torch).
@@ -33,9 +33,66 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.sim.core import NUMPY_OPS, BatchSim, RowStep, StepResult
+from envs.sim.core import BatchSim
+from envs.sim.dynamics import NUMPY_OPS
 from envs.sim.exogenous import E_INVRATE, E_RATE, E_ZONE
 from envs.sim.params import A_INVBH, A_IS_DL, A_TIER, SimParams
+from envs.sim.state import StepResult
+
+#: Air-interface schedulers of a cell (:func:`air_shares`).
+SCHEDULERS = ("equal", "proportional_fair")
+
+
+def air_shares(scheduler: str, active: np.ndarray, zone: np.ndarray, rate_bps: np.ndarray,
+               pf_avg_bps: np.ndarray, n_zones: int) -> np.ndarray:
+    """Share ``w_i`` of its own achievable rate that each device moves its bytes at this step.
+
+    The devices whose downloads are active in the step (``active``, starting now or in flight)
+    divide their zone's time-frequency resources; inactive devices get 1 (unused):
+
+    * ``equal``: ``w_i = 1 / n_active`` of the zone (round robin / equal share);
+    * ``proportional_fair``: ``w_i = (r_i / R_i) / sum_j (r_j / R_j)`` over the zone's active
+      devices, ``R_i`` the device's exponentially averaged achievable rate (:func:`pf_average`).
+      A fluid (time-share) form of the proportional-fair scheduler of Jalali, Padovani, Pankaj,
+      "Data throughput of CDMA-HDR", IEEE VTC 2000 (each slot serves the largest ``r_i / R_i``),
+      which maximises sum_i log(throughput_i) (Kelly, "Charging and rate control for elastic
+      traffic", Eur. Trans. Telecomm. 8(1), 1997). Simplification (*assumption*): Jalali et al.
+      average the *served* throughput; with every device backlogged and equal long-run time
+      shares, that average is proportional to the achievable-rate average used here.
+
+    Step-level fluid approximation (*assumption*): a download active at any time in the step
+    (including its round-trip/compression phase) holds its share for the whole step.
+    """
+    share = np.ones(len(active))
+    if not active.any():
+        return share
+    za = zone[active]
+    if scheduler == "equal":
+        counts = np.bincount(za, minlength=n_zones).astype(float)
+        share[active] = 1.0 / counts[za]
+    else:
+        metric = rate_bps / np.maximum(pf_avg_bps, 1e-9)
+        denom = np.bincount(za, weights=metric[active], minlength=n_zones)
+        share[active] = metric[active] / denom[za]
+    return np.clip(share, 1e-12, 1.0, out=share)
+
+
+def backhaul_shares(active: np.ndarray, zone: np.ndarray, tier: np.ndarray, n_zones: int) -> np.ndarray:
+    """Downloads served by the same tier (1 edge, 2 local, 3 central) in the same zone in the
+    same step share that tier's backhaul equally (``1 / n``; in-flight downloads count)."""
+    share = np.ones(len(active))
+    if not active.any():
+        return share
+    key = zone * 4 + tier.astype(np.int64)
+    counts = np.bincount(key[active], minlength=n_zones * 4).astype(float)
+    share[active] = 1.0 / counts[key[active]]
+    return share
+
+
+def pf_average(avg_bps: np.ndarray, rate_bps: np.ndarray, time_constant_steps: float) -> np.ndarray:
+    """Proportional-fair average, updated every step: ``R <- (1 - 1/t_c) R + (1/t_c) r``."""
+    beta = 1.0 / time_constant_steps
+    return (1.0 - beta) * avg_bps + beta * rate_bps
 
 
 class CellSim(BatchSim):
@@ -58,7 +115,7 @@ class CellSim(BatchSim):
         """One-row step through :meth:`BatchSim.step_row`, returned as a StepResult of [1] arrays."""
         rs = self.step_row(0, int(a[0]))
         return StepResult(*[np.array([tuple(v)]) if f == "terms" else np.array([v])
-                            for f, v in zip(RowStep._fields, rs)])
+                            for f, v in zip(StepResult._fields, rs)])
 
     # ------------------------------------------------------------------ read-only views
     def action_rows(self, actions, edge_before: np.ndarray | None = None) -> np.ndarray:
@@ -69,19 +126,20 @@ class CellSim(BatchSim):
         ``edge_before``: read the edge cache from this ``present`` snapshot (see :meth:`step`).
         """
         a = np.asarray(actions, dtype=np.int64)
-        ar, k = self.ar, self.k
+        st = self.state
+        ar, k = self.ar, st.k
         ci = self.exo.ci[ar, k]
-        eh = (self.edge_present[ar, ci[:, 1]] if edge_before is None else edge_before[ci[:, 1]])
-        idx = ci[:, 2] + (self.pend_act * 4.0 + eh * 2.0).astype(np.int64) * self.A + a
-        return self._at[idx]
+        eh = (st.edge_present[ar, ci[:, 1]] if edge_before is None else edge_before[ci[:, 1]])
+        idx = ci[:, 2] + (st.dyn.pending * 4.0 + eh * 2.0).astype(np.int64) * self.A + a
+        return self.p.action_table[idx]
 
     def true_rates_bps(self) -> np.ndarray:
         """True air rate of every row's current step, bit/s [B] (a copy)."""
-        return self.exo.f[self.ar, self.k, E_RATE]
+        return self.exo.f[self.ar, self.state.k, E_RATE]
 
     def zones(self) -> np.ndarray:
         """Current zone (cell index mod n_zones) of every row, int [B]."""
-        return self.exo.f[self.ar, self.k, E_ZONE].astype(np.int64)
+        return self.exo.f[self.ar, self.state.k, E_ZONE].astype(np.int64)
 
     # ------------------------------------------------------------------ coupling
     def share_edge_cache(self, present: np.ndarray, lastuse: np.ndarray) -> None:
@@ -98,9 +156,9 @@ class CellSim(BatchSim):
                 raise ValueError(f"share_edge_cache: {name} must be a writeable contiguous float64 "
                                  f"array of shape ({zk},) (n_zones x n_tasks)")
         view = np.lib.stride_tricks.as_strided
-        self.edge_present = view(present, shape=(self.B, zk), strides=(0, present.strides[0]),
+        self.state.edge_present = view(present, shape=(self.B, zk), strides=(0, present.strides[0]),
                                  writeable=True)
-        self.edge_lastuse = view(lastuse, shape=(self.B, zk), strides=(0, lastuse.strides[0]),
+        self.state.edge_lastuse = view(lastuse, shape=(self.B, zk), strides=(0, lastuse.strides[0]),
                                  writeable=True)
 
     def step(self, actions, rate_share: np.ndarray | None = None,
@@ -135,10 +193,10 @@ class CellSim(BatchSim):
             if s.shape != (self.B,) or not np.all((s > 0.0) & (s <= 1.0)):
                 raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s!r}")
         rows = self.action_rows(a, edge_before)
-        inv_air = self.exo.f[self.ar, self.k, E_INVRATE] / rs
+        inv_air = self.exo.f[self.ar, self.state.k, E_INVRATE] / rs
         # backhaul seconds per byte of the row's download this step: the one in flight, or the
         # one starting now (the core adds A_INVBH to pend_spbh, which is 0 when none is pending)
-        inv_bh = (self.pend_spbh + rows[:, A_INVBH]) / bs
+        inv_bh = (self.state.dyn.pending_s_per_byte_bh + rows[:, A_INVBH]) / bs
         # the core uses max(inv_air, inv_bh_unshared) seconds per byte; with inv_air replaced by
         # max(inv_air / rate_share, inv_bh / backhaul_share) >= inv_bh_unshared it gives the shared one
         self._inv_rate_override = np.maximum(inv_air, inv_bh)
@@ -148,21 +206,18 @@ class CellSim(BatchSim):
             self._inv_rate_override = None
             self._edge_before = None
 
-    def _transition(self, xp, cur, ci, eh, *args):
-        if xp is NUMPY_OPS:
-            if self._inv_rate_override is not None:
-                cur = np.array(cur, copy=True)
-                cur[:, E_INVRATE] = self._inv_rate_override
-            if self._edge_before is not None:
-                eh = self._edge_before[ci[:, 1]]
-        else:  # scalar path (one row, lists of Python floats)
-            if self._inv_rate_override is not None:
-                cur = list(cur)
-                cur[E_INVRATE] = float(self._inv_rate_override[0])
-            if self._edge_before is not None:
-                eh = float(self._edge_before[ci[1]])
-        return super()._transition(xp, cur, ci, eh, *args)
+    def _transition(self, xp, cur, ci, eh, a, s):
+        """The core's transition with this step's shared seconds per byte and edge snapshot
+        (``cur``/``ci`` are columns: arrays over rows, or Python floats of the one row)."""
+        one = xp is not NUMPY_OPS
+        if self._inv_rate_override is not None:
+            cur = list(cur)
+            cur[E_INVRATE] = float(self._inv_rate_override[0]) if one else self._inv_rate_override
+        if self._edge_before is not None:
+            eh = float(self._edge_before[ci[1]]) if one else self._edge_before[ci[1]]
+        return super()._transition(xp, cur, ci, eh, a, s)
 
 
 #: Re-exported column indices the multi-device adapter reads from :meth:`CellSim.action_rows`.
-__all__ = ["A_INVBH", "A_IS_DL", "A_TIER", "CellSim"]
+__all__ = ["A_INVBH", "A_IS_DL", "A_TIER", "SCHEDULERS", "CellSim", "air_shares", "backhaul_shares",
+           "pf_average"]

@@ -150,6 +150,27 @@ def achievable_rate_bps(snr_db: np.ndarray, bandwidth_hz: float, share: np.ndarr
     return share * bandwidth_hz * se
 
 
+def link_snr_db(c, pathloss_db: np.ndarray, shadowing_db: np.ndarray, blocked: np.ndarray,
+                d3d_m: np.ndarray, fading_gain: np.ndarray, noise_dbm: float) -> np.ndarray:
+    """Link budget: SNR in dB of the serving link.
+
+    ``P_tx + G - PL - SF - A_block x blocked - alpha x d3D / 1000 - L_O2I + 10 log10(|h|^2) - N``
+    with the scenario's ``channel`` section ``c`` (tx power, combined antenna gain, blockage
+    attenuation, molecular absorption per km, outdoor-to-indoor loss) and the noise power
+    :func:`noise_power_dbm`.
+    """
+    return (c.tx_power_dbm + c.antenna_gain_db - pathloss_db - shadowing_db - c.blockage.attenuation_db * blocked
+            - c.absorption_db_per_km * d3d_m / 1000.0 - c.o2i_loss_db
+            + 10.0 * np.log10(np.maximum(fading_gain, 1e-12)) - noise_dbm)
+
+
+def link_rate_bps(c, snr_db: np.ndarray, share: np.ndarray | float) -> np.ndarray:
+    """Air rate of the device's share of the cell: :func:`achievable_rate_bps` with the
+    ``channel`` section's bandwidth, SNR gap and spectral-efficiency cap, at least 1 bit/s."""
+    return np.maximum(achievable_rate_bps(snr_db, c.bandwidth_hz, share, c.implementation_gap_db,
+                                          c.max_spectral_efficiency), 1.0)
+
+
 def ar1_complex(rho: float, h0: np.ndarray, innovations: np.ndarray) -> np.ndarray:
     """Complex AR(1) h_t = rho h_{t-1} + sqrt(1 - rho^2) w_t along axis 1, starting after ``h0``.
 

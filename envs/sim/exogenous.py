@@ -32,6 +32,7 @@ from bisect import bisect_right
 import numpy as np
 
 from envs.sim import channel as ch
+from envs.sim.observation import RTT_OFFSET_S, SNR_SCALE_DB, log1p_scaled, log_scaled
 from envs.sim.params import N_RATE_HISTORY, SimParams
 
 # Columns of the float exogenous table: what the transition reads (requests, rates, expected
@@ -63,11 +64,6 @@ def exo_feature_names(params: SimParams) -> list[tuple[str, str]]:
     names += [("library", n) for n in ("local_has_task", "rtt_edge", "rtt_local", "rtt_central",
                                         "backhaul_edge", "backhaul_local", "backhaul_central")]
     return names
-
-
-def _lognorm(x: np.ndarray, lo_exp: float, span: float) -> np.ndarray:
-    """(log10(x) - lo_exp) / span, clipped to [0, 1]."""
-    return np.clip((np.log10(np.maximum(x, 1e-30)) - lo_exp) / span, 0.0, 1.0)
 
 
 def _poisson_cdf_table(means: np.ndarray) -> np.ndarray:
@@ -312,9 +308,9 @@ class ExoBuffer:
         k = params.n_tasks
         tobs = np.zeros((k, k + 3), dtype=np.float32)
         tobs[:, :k] = np.eye(k)
-        tobs[:, k] = np.clip(np.log10(1.0 + params.request_rate_hz) / 4.0, 0.0, 1.0)
-        tobs[:, k + 1] = _lognorm(params.latency_budget_s, -4.0, 5.0)
-        tobs[:, k + 2] = _lognorm(params.deadline_s, -4.0, 5.0)
+        tobs[:, k] = log1p_scaled(params.request_rate_hz, "request_rate_hz")
+        tobs[:, k + 1] = log_scaled(params.latency_budget_s, "time_s")
+        tobs[:, k + 2] = log_scaled(params.deadline_s, "time_s")
         self.task_features = tobs
         #: Columns [task_cols.start, task_cols.stop) of ``obs`` are the task features (one-hot,
         #: request rate, latency budget, deadline): a row of ``task_features`` per task. With many
@@ -363,12 +359,12 @@ class ExoBuffer:
         onehot = np.zeros(DEVICE_CLASS_FEATURES)
         onehot[int(p.constants["device_class_index"])] = 1.0
         dev = [
-            np.clip((np.log10(d.compute_macs_per_s) - 9.0) / 6.0, -1.0, 1.0),
-            np.clip((np.log10(d.storage_bytes) - 3.0) / 10.0, 0.0, 1.0),
-            np.clip(np.log10(1.0 + d.rx_power_w) / 3.0, 0.0, 1.0),
+            log_scaled(d.compute_macs_per_s, "compute_macs_per_s"),
+            log_scaled(d.storage_bytes, "storage_bytes"),
+            log1p_scaled(d.rx_power_w, "rx_power_w"),
         ]
-        lib = [_lognorm(p.tier_rtt_s[i] + 1e-4, -4.0, 4.0) for i in (1, 2, 3)]
-        lib += [_lognorm(p.tier_backhaul_bps[i], 0.0, 11.0) for i in (1, 2, 3)]
+        lib = [log_scaled(p.tier_rtt_s[i] + RTT_OFFSET_S, "rtt_s") for i in (1, 2, 3)]
+        lib += [log_scaled(p.tier_backhaul_bps[i], "rate_bps") for i in (1, 2, 3)]
         return np.concatenate([onehot, dev]), np.asarray(lib)
 
     def _is_day(self, hours: np.ndarray) -> np.ndarray:
@@ -481,11 +477,8 @@ class ExoBuffer:
         # SNR and rate
         pl = ch.pathloss_db(c.pathloss_model, d2d, los, c.carrier_hz, c.bs_height_m, c.ue_height_m)
         d3d = ch.distance_3d_m(d2d, c.bs_height_m, c.ue_height_m)
-        snr_db = (c.tx_power_dbm + c.antenna_gain_db - pl - sf_db - c.blockage.attenuation_db * blocked
-                  - c.absorption_db_per_km * d3d / 1000.0 - c.o2i_loss_db + 10.0 * np.log10(np.maximum(gain, 1e-12))
-                  - p.constants["noise_dbm"])
-        rate = np.maximum(ch.achievable_rate_bps(snr_db, c.bandwidth_hz, share, c.implementation_gap_db,
-                                                 c.max_spectral_efficiency), 1.0)
+        snr_db = ch.link_snr_db(c, pl, sf_db, blocked, d3d, gain, p.constants["noise_dbm"])
+        rate = ch.link_rate_bps(c, snr_db, share)
         noise_db = c.estimate.noise_db * Z[:, :, _Z_EST]
 
         # combine with the carried history to build delayed estimates
@@ -534,7 +527,7 @@ class ExoBuffer:
         else:
             self.ci[dst] = np.stack([task_c, zt_c, abase_c], axis=-1)
         ang = (2.0 * np.pi / 24.0) * hours[:, sl]
-        est_n = _lognorm(est, 0.0, 11.0)  # normalised estimates of lags 0, 1, 2 as shifted views
+        est_n = log_scaled(est, "rate_bps")  # normalised estimates of lags 0, 1, 2 as shifted views
         snr_est = delayed("snr", 0) + comb["noise"][:, Wd:Wd + T]
         # the constant device/library columns of self.obs were written once in __init__
         o = self.obs[dst]  # a view (contiguous rows) or a copy written back below
@@ -542,7 +535,7 @@ class ExoBuffer:
         if self.task_in_chunk:
             o[:, :, self.task_cols] = np.take(self.task_features, task_c, axis=0)
         ovals = (zone_c / max(m.n_zones - 1, 1), handover[:, sl], np.sin(ang), np.cos(ang), day[:, sl],
-                 np.clip(snr_est / 50.0, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
+                 np.clip(snr_est / SNR_SCALE_DB, -1.0, 1.0), est_n[:, 2:], est_n[:, 1:T + 1], est_n[:, :T],
                  delayed("blocked", 0), delayed("share", 0), np.clip(d2d[:, sl] / isd, 0.0, 1.0),
                  local_has)
         for s0 in range(0, nb, sub):  # float32 (the same rounding as a float64 array cast)

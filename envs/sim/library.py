@@ -1,17 +1,19 @@
 """Three-tier AI library: download latency and the LRU edge cache.
 
-Download latency of a variant of size S from tier t (DESIGN.md section 3, issue 3):
+Download latency of a variant of size S from tier t:
 
     L = rtt_path + compress_time_t + S / min(rate_air, backhaul_t)
 
 ``rtt_path`` is the round trip of every tier the request visits: a tier lacking the model
 forwards the request to the next tier up and its round trip is added (``fallthrough``), or the
 action is masked. ``compress_time_t = full_size / compress_bytes_per_s_t``: the tier compresses
-the full model on the fly (0 when the uncompressed variant is sent). The edge caches *full*
-models (so it can serve any variant) in an LRU cache of ``capacity_bytes``: a download *through
-the edge* that misses streams the variant through and fills the cache with the full model over
-the backhaul (those bytes count as backhaul cost); a hit refreshes the entry's recency.
-Direct local/central downloads bypass the edge cache.
+the full model on the fly (0 when the uncompressed variant is sent). The bytes move at each
+step's *true* rate, so the transition tracks the fixed part and the bytes separately and
+:func:`download_time_s` is the latency at one step's rate. The edge caches *full* models (so it
+can serve any variant) in an LRU cache of ``capacity_bytes``: a download *through the edge* that
+misses streams the variant through and fills the cache with the full model over the backhaul
+(those bytes count as backhaul cost); a hit refreshes the entry's recency. Direct local/central
+downloads bypass the edge cache.
 """
 
 from __future__ import annotations
@@ -19,10 +21,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def download_latency_s(size_bytes: np.ndarray | float, rate_air_bps: np.ndarray | float,
-                       backhaul_bps: float, rtt_path_s: float, compress_time_s: float) -> np.ndarray:
-    """L = rtt_path + compress_time + 8 S / min(rate_air, backhaul) (sizes in bytes, rates in bit/s)."""
-    return rtt_path_s + compress_time_s + 8.0 * np.asarray(size_bytes, float) / np.minimum(rate_air_bps, backhaul_bps)
+def seconds_per_byte(rate_bps, backhaul_bps):
+    """Seconds per byte of a transfer limited by the slower of air and backhaul: ``8 / min(rate,
+    backhaul)``, written ``max(8 / rate, 8 / backhaul)`` as the transition reads it."""
+    return np.maximum(8.0 / np.asarray(rate_bps, float), 8.0 / np.asarray(backhaul_bps, float))
+
+
+def fixed_time_s(rtt_path_s, compress_time_s):
+    """The part of a download's latency that does not depend on the rate: round trips of the
+    tiers visited plus the on-the-fly compression time."""
+    return rtt_path_s + compress_time_s
+
+
+def download_time_s(fixed_s, size_bytes, s_per_byte):
+    """Download latency ``L = fixed + S x seconds per byte`` (= rtt_path + compress_time +
+    8 S / min(rate_air, backhaul)) at one rate; works on arrays and on Python floats."""
+    return fixed_s + size_bytes * s_per_byte
 
 
 def lru_update(lastuse: np.ndarray, present: np.ndarray, item: int, item_sizes: np.ndarray,

@@ -19,6 +19,8 @@ import numpy as np
 from compression.profile import Profile, load_profile
 from envs.sim import channel as ch
 from envs.sim import device as dev
+from envs.sim.library import fixed_time_s as lib_fixed_time_s
+from envs.sim.observation import BITS_SCALE
 from scenarios.loader import DEVICE_CLASSES, REWARD_TERMS, Scenario
 
 #: Source tiers in action order.
@@ -101,6 +103,14 @@ class SimParams:
         """(depth, prune, bits) level indices of variant index ``v``."""
         d, p, b = np.unravel_index(v, self.grid)
         return int(d), int(p), int(b)
+
+
+def flat_action_index(source, depth, prune, bits, grid: tuple[int, int, int]):
+    """Flat action index of (source, depth, prune, bits) level indices: ``((source * n_depth +
+    depth) * n_prune + prune) * n_bits + bits`` (``np.ravel_multi_index`` order over ``(4,
+    *grid)``); Python ints or integer arrays."""
+    nd, npr, nb = grid
+    return ((source * nd + depth) * npr + prune) * nb + bits
 
 
 def _proxy_grid(profile: Profile, name: str) -> np.ndarray:
@@ -212,7 +222,7 @@ def build_params(scenario: Scenario, profiles: list[Profile] | None = None) -> S
                         bh_bytes = (size[c] if tier >= 2 else np.zeros(nv)) + (
                             full_size[c] if edge_op == 2.0 else 0.0)
                         r[:, A_IS_DL] = ok
-                        r[:, A_LFIX] = np.where(ok, rtt_path + ctime[tier - 1], 0.0)
+                        r[:, A_LFIX] = np.where(ok, lib_fixed_time_s(rtt_path, ctime[tier - 1]), 0.0)
                         r[:, A_SIZE] = np.where(ok, size[c], 0.0)
                         r[:, A_INVBH] = np.where(ok, 8.0 / bh[tier], 0.0)  # seconds per byte
                         r[:, A_TIER] = np.where(ok, tier, 0.0)
@@ -239,7 +249,7 @@ def build_params(scenario: Scenario, profiles: list[Profile] | None = None) -> S
         mf[:, c, 1] = match
         mf[:, c, 2] = np.where(has, acc[m_of, v_of], 0.0)
         mf[:, c, 3] = np.where(has, size[m_of, v_of] / d.storage_bytes, 0.0)
-        mf[:, c, 4] = np.where(has, bits[m_of, v_of] / 32.0, 0.0)
+        mf[:, c, 4] = np.where(has, bits[m_of, v_of] / BITS_SCALE, 0.0)
         mf[:, c, 5] = has & lat_ok[m_of, v_of]
     model_table = mt.reshape(-1, N_M_FIELDS)
     model_features = mf.reshape(-1, N_MODEL_FEATURES)

@@ -19,8 +19,6 @@ contribution, so the terms sum to the reward:
 
 from __future__ import annotations
 
-import numpy as np
-
 from scenarios.loader import REWARD_TERMS
 
 #: Names of the reward terms in column order.
@@ -29,7 +27,15 @@ TERM_NAMES = REWARD_TERMS
 COST_NAMES = ("latency_violation", "deadline_miss", "energy_over_budget_j", "invalid_action")
 
 
-def weighted_terms(raw: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted terms [B, 6] and reward [B] (row sums, summed in a fixed order per row)."""
-    wt = raw * weights
-    return wt, wt.sum(axis=1)
+def weighted_sum(raw, weights):
+    """Weighted terms and their sum: ``(tuple of raw_i * w_i, sum)``, summed left to right.
+
+    ``raw`` holds the six unweighted terms in :data:`TERM_NAMES` order (arrays over rows or Python
+    floats of one row); ``weights`` the signed weights (penalties negative), e.g.
+    :attr:`envs.sim.params.SimParams.reward_weights`. Written out for the six terms: this runs
+    once per step of the single env.
+    """
+    r0, r1, r2, r3, r4, r5 = raw
+    w0, w1, w2, w3, w4, w5 = weights
+    terms = (r0 * w0, r1 * w1, r2 * w2, r3 * w3, r4 * w4, r5 * w5)
+    return terms, terms[0] + terms[1] + terms[2] + terms[3] + terms[4] + terms[5]

@@ -285,13 +285,13 @@ def test_observation_features_mean_what_the_docstring_says(tiny_scenario_path):
     for _ in range(20):
         obs, _, term, trunc, info = env.step(env.action_space.sample())
         sim = u.sim
-        task = int(sim.exo.ci[0, int(sim.k[0]), 0])
+        task = int(sim.exo.ci[0, int(sim.state.k[0]), 0])
         onehot = [obs[names.index(f"task_{t.name}")] for t in u.scenario.tasks]
         assert int(np.argmax(onehot)) == task and sum(onehot) == 1.0
         assert obs[names.index("energy_left")] == pytest.approx(info["energy_left_j"] / u.scenario.device.energy_budget_j, abs=1e-6)
         assert obs[names.index("class_smartphone")] == 1.0
-        assert obs[names.index("download_pending")] == float(sim.pend_act[0])
-        m = int(sim.ob_mi[0]) // u.params.n_variants
+        assert obs[names.index("download_pending")] == float(sim.state.dyn.pending[0])
+        m = int(sim.state.dyn.model[0]) // u.params.n_variants
         assert obs[names.index("task_match")] == float(m == task)
         if term or trunc:
             break

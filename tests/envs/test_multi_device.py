@@ -12,7 +12,7 @@ pytest.importorskip("pettingzoo", reason="the multi-device env needs pettingzoo 
 
 from pettingzoo.test import parallel_api_test  # noqa: E402
 
-from envs.model_download import make_params  # noqa: E402
+from envs.adapter import make_params  # noqa: E402
 from envs.multi_device import MultiDeviceEnv, expand_mix, parallel_env  # noqa: E402
 from envs.sim import BatchSim  # noqa: E402
 from envs.sim.cell import CellSim  # noqa: E402
@@ -163,7 +163,7 @@ def test_proportional_fair_shares(tiny_scenario_path):
             break
         before_avg = pf.pf_avg.copy()
         rates = pf._gather(lambda s: s.true_rates_bps())
-        inflight = pf._gather(lambda s: s.pend_act) > 0
+        inflight = pf._gather(lambda s: s.state.dyn.pending) > 0
         acts = _random_actions(pf, rng)
         _, _, _, _, info = pf.step(acts)
         starters = [a for a in info if info[a]["source_tier"] != "keep" and not info[a]["invalid_action"]]
@@ -219,8 +219,8 @@ def test_heterogeneous_classes(tiny_scenario_path):
     assert m0.sum() > m1.sum() and m1[0]
     assert len(env.sims) == 2
     # both classes share the one edge cache
-    assert env.sims[0].edge_present.base is not None
-    assert np.shares_memory(env.sims[0].edge_present, env.sims[1].edge_present)
+    assert env.sims[0].state.edge_present.base is not None
+    assert np.shares_memory(env.sims[0].state.edge_present, env.sims[1].state.edge_present)
 
 
 def test_bad_arguments(tiny_scenario_path):
@@ -238,7 +238,7 @@ def test_bad_arguments(tiny_scenario_path):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="missing"):
         env.step({"device_0": KEEP})
-    with pytest.raises(ValueError, match="outside MultiDiscrete"):
+    with pytest.raises(ValueError, match="outside the action space MultiDiscrete"):
         env.step({"device_0": KEEP, "device_1": [9, 0, 0, 0]})
     with pytest.raises(KeyError, match="unknown agent"):
         env.action_space("device_9")

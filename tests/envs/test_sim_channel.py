@@ -108,9 +108,11 @@ def test_energy_per_mac_horowitz():
 
 def test_download_latency_formula():
     # 10 MB over min(400 Mbit/s air, 1 Gbit/s backhaul) + 20 ms rtt + 50 ms compression = 0.27 s
-    assert lib.download_latency_s(10e6, 400e6, 1e9, 0.02, 0.05) == pytest.approx(0.02 + 0.05 + 0.2)
+    spb = lib.seconds_per_byte(400e6, 1e9)
+    assert spb == pytest.approx(8 / 400e6)
+    assert lib.download_time_s(lib.fixed_time_s(0.02, 0.05), 10e6, spb) == pytest.approx(0.02 + 0.05 + 0.2)
     # backhaul-limited: 10 MB at 100 Mbit/s = 0.8 s
-    assert lib.download_latency_s(10e6, 400e6, 100e6, 0.0, 0.0) == pytest.approx(0.8)
+    assert lib.download_time_s(0.0, 10e6, lib.seconds_per_byte(400e6, 100e6)) == pytest.approx(0.8)
 
 
 def test_lru_cache_evicts_least_recent():

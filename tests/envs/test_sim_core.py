@@ -72,11 +72,11 @@ def test_one_step_rewards_equal_stepping(params):
     rng = np.random.default_rng(0)
     for _ in range(40):
         osr = sim.one_step_rewards(0)
-        k0 = sim.k.copy()
+        k0 = sim.state.k.copy()
         for a in rng.choice(params.n_actions, 6, replace=False).tolist() + [int(np.argmax(osr))]:
             c = copy.deepcopy(sim)
             assert c.step_row(0, a).reward == osr[a]
-        assert np.array_equal(sim.k, k0)  # no state change
+        assert np.array_equal(sim.state.k, k0)  # no state change
         sim.step_row(0, int(rng.integers(params.n_actions)))
 
 
@@ -85,11 +85,11 @@ def test_download_latency_and_energy_accounting(params):
     # find a step where a central download of the full model of the current task is valid
     for _ in range(200):
         mask = sim.action_mask_row(0)
-        k = int(sim.k[0])
+        k = int(sim.state.k[0])
         task = int(sim.exo.ci[0, k, 0])
         v = int(params.full_variant[task])
         a = 3 * params.n_variants + v
-        if mask[a] and sim.pend_act[0] == 0:
+        if mask[a] and sim.state.dyn.pending[0] == 0:
             break
         sim.step_row(0, 0)
     rate = sim.exo.f[0, k, E_RATE]
@@ -97,7 +97,7 @@ def test_download_latency_and_energy_accounting(params):
     rtt_c = params.scenario.library.central.rtt_s
     bh_c = params.scenario.library.central.backhaul_bps
     expected_lat = rtt_c + 0.0 + 8 * size / min(rate, bh_c)  # uncompressed: no compression time
-    ob_mi, nreq = int(sim.ob_mi[0]), sim.exo.f[0, k, E_NREQ]
+    ob_mi, nreq = int(sim.state.dyn.model[0]), sim.exo.f[0, k, E_NREQ]
     r = copy.deepcopy(sim).step_row(0, a)
     assert r.latency_s == pytest.approx(expected_lat, rel=1e-12)
     assert r.bytes_downloaded == size
@@ -130,11 +130,11 @@ def test_download_latency_and_energy_accounting(params):
 def test_keep_energy_is_inference_only(params):
     sim = _sim(params, 5)
     for _ in range(60):
-        k = int(sim.k[0])
+        k = int(sim.state.k[0])
         task = int(sim.exo.ci[0, k, 0])
-        m, v = divmod(int(sim.ob_mi[0]), params.n_variants)
+        m, v = divmod(int(sim.state.dyn.model[0]), params.n_variants)
         nreq = sim.exo.f[0, k, E_NREQ]
-        if sim.pend_act[0] == 0:
+        if sim.state.dyn.pending[0] == 0:
             r = sim.step_row(0, 0)
             e = params.inference_energy_j[m, v] * nreq if m == task else 0.0
             assert r.energy_j == pytest.approx(e, rel=1e-12, abs=1e-300)
@@ -159,7 +159,7 @@ def test_masks_follow_storage_rule(tiny_scenario_dict):
         mask = sim.action_mask_row(0)
         a = int(np.random.default_rng(0).choice(np.flatnonzero(mask)))
         sim.step_row(0, a)
-        m, v = divmod(int(sim.ob_mi[0]), p.n_variants)
+        m, v = divmod(int(sim.state.dyn.model[0]), p.n_variants)
         if m < p.n_tasks:
             assert p.size_bytes[m, v] <= 1.5e6
 
@@ -194,30 +194,30 @@ def test_invalid_action_is_penalised_noop(tiny_scenario_dict):
     assert r_bad.invalid and not r_keep.invalid
     w = params.scenario.reward.invalid_action
     assert r_bad.reward == pytest.approx(r_keep.reward - w)
-    assert r_bad.bytes_downloaded == 0.0 and c1.invalid_count[0] == 1
-    assert c1.ob_mi[0] == c2.ob_mi[0] and c1.pend_act[0] == c2.pend_act[0]
+    assert r_bad.bytes_downloaded == 0.0 and c1.state.invalid_count[0] == 1
+    assert c1.state.dyn.model[0] == c2.state.dyn.model[0] and c1.state.dyn.pending[0] == c2.state.dyn.pending[0]
 
 
 def test_in_situ_replacement_old_model_serves_until_arrival(tiny_scenario_dict):
     # slow central backhaul: a download spans several steps; meanwhile only keep is valid
     p = _params_with(tiny_scenario_dict, library__central={"backhaul_bps": 2e6})
     sim = _sim(p, 9)
-    k = int(sim.k[0])
+    k = int(sim.state.k[0])
     task = int(sim.exo.ci[0, k, 0])
     a = 3 * p.n_variants + int(p.full_variant[task])
     assert sim.action_mask_row(0)[a]
-    ob_before = sim.ob_mi[0]
+    ob_before = sim.state.dyn.model[0]
     r = sim.step_row(0, a)
     assert r.latency_s > 2 * p.scenario.dt_s
-    assert sim.pend_act[0] == 1.0 and sim.ob_mi[0] == ob_before
+    assert sim.state.dyn.pending[0] == 1.0 and sim.state.dyn.model[0] == ob_before
     m = sim.action_mask_row(0).reshape(4, p.n_variants)
     assert m[0].all() and not m[1:].any()
     steps = 0
-    while sim.pend_act[0] == 1.0:
+    while sim.state.dyn.pending[0] == 1.0:
         sim.step_row(0, 0)
         steps += 1
     assert steps == int(np.ceil(r.latency_s / p.scenario.dt_s)) - 1
-    assert sim.ob_mi[0] == task * p.n_variants + p.full_variant[task]
+    assert sim.state.dyn.model[0] == task * p.n_variants + p.full_variant[task]
 
 
 def test_chunks_continue_seamlessly(tiny_scenario_dict):
@@ -241,11 +241,11 @@ def test_invariants(params, seed, actions):
         r = sim.step_row(0, a)
         assert r.latency_s >= 0.0
         assert r.energy_j >= 0.0
-        assert sim.energy_left[0] >= 0.0
-        assert r.terminated == (sim.energy_left[0] == 0.0)
+        assert sim.state.dyn.energy_left_j[0] >= 0.0
+        assert r.terminated == (sim.state.dyn.energy_left_j[0] == 0.0)
         assert 0.0 <= r.accuracy_sum <= r.requests + 1e-9
         assert 0.0 <= r.served <= r.requests + 1e-9
-        m, v = divmod(int(sim.ob_mi[0]), params.n_variants)
+        m, v = divmod(int(sim.state.dyn.model[0]), params.n_variants)
         if m < params.n_tasks:
             assert params.size_bytes[m, v] <= storage
             assert 0.0 <= params.accuracy[m, v] <= 1.0
@@ -262,7 +262,7 @@ def test_download_progresses_at_each_steps_rate(tiny_scenario_dict):
                      channel__bandwidth_hz=2e6,
                      channel__blockage={"rate_per_s": 2.0, "mean_duration_s": 1.0})
     sim = _sim(p, 12)
-    k = int(sim.k[0])
+    k = int(sim.state.k[0])
     task = int(sim.exo.ci[0, k, 0])
     a = 3 * p.n_variants + int(p.full_variant[task])
     size = p.size_bytes[task, p.full_variant[task]]
@@ -271,13 +271,13 @@ def test_download_progresses_at_each_steps_rate(tiny_scenario_dict):
     r = sim.step_row(0, a)
     assert r.air_time_s == pytest.approx(p.scenario.dt_s - fix)  # the download spans several steps
     moved += r.air_time_s / sim.exo.f[0, k, E_INVRATE]
-    while sim.pend_act[0] == 1.0:
-        k = int(sim.k[0])
-        assert sim.pend_bytes[0] == pytest.approx(size - moved, rel=1e-9)
+    while sim.state.dyn.pending[0] == 1.0:
+        k = int(sim.state.k[0])
+        assert sim.state.dyn.pending_bytes[0] == pytest.approx(size - moved, rel=1e-9)
         r = sim.step_row(0, 0)
         spb = sim.exo.f[0, k, E_INVRATE]
         moved += r.air_time_s / spb
         steps += 1
     assert moved == pytest.approx(size, rel=1e-9)
     assert steps >= 2
-    assert sim.pend_bytes[0] == 0.0 and sim.pend_fix[0] == 0.0
+    assert sim.state.dyn.pending_bytes[0] == 0.0 and sim.state.dyn.pending_fixed_s[0] == 0.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from insitu_test_helpers import markov_chain_reference
 
-from envs.model_download import make_params
+from envs.adapter import make_params
 from envs.sim import BatchSim
 from envs.sim.exogenous import _markov_chain
 
@@ -28,21 +28,21 @@ def test_chunk_buffers_are_time_major_views():
 
 def test_now_equals_two_array_indexing_at_mixed_steps():
     sim = _sim()
-    sim.k[:] = np.random.default_rng(1).integers(0, sim.T, sim.B)
+    sim.state.k[:] = np.random.default_rng(1).integers(0, sim.T, sim.B)
     for buf in (sim.exo.f, sim.exo.ci, sim.exo.obs):
-        assert np.array_equal(sim.now(buf), buf[sim.ar, sim.k])
+        assert np.array_equal(sim.now(buf), buf[sim.ar, sim.state.k])
     row_major = np.ascontiguousarray(sim.exo.f)  # the other layout is read correctly too
-    assert np.array_equal(sim.now(row_major), row_major[sim.ar, sim.k])
+    assert np.array_equal(sim.now(row_major), row_major[sim.ar, sim.state.k])
 
 
 def test_edge_has_equals_indexing_own_and_shared_cache():
     sim = _sim()
     rng = np.random.default_rng(2)
-    sim.edge_present[:] = rng.integers(0, 2, sim.edge_present.shape)
+    sim.state.edge_present[:] = rng.integers(0, 2, sim.state.edge_present.shape)
     zt = rng.integers(0, sim.zk, sim.B)
-    assert np.array_equal(sim.edge_has(zt), sim.edge_present[sim.ar, zt])
+    assert np.array_equal(sim.edge_has(zt), sim.state.edge_present[sim.ar, zt])
     shared = rng.integers(0, 2, sim.zk).astype(float)
-    sim.edge_present = np.lib.stride_tricks.as_strided(shared, (sim.B, sim.zk), (0, shared.strides[0]))
+    sim.state.edge_present = np.lib.stride_tricks.as_strided(shared, (sim.B, sim.zk), (0, shared.strides[0]))
     assert np.array_equal(sim.edge_has(zt), shared[zt])
 
 

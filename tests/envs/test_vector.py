@@ -388,9 +388,9 @@ def test_columns_equal_single_envs_with_edge_evictions(tiny_scenario_path):
         # prefer edge downloads (flat actions 8..15 = source 1) when valid, else keep
         cand = rng.integers(8, 16, n)
         acts = np.where(masks[np.arange(n), cand], cand, 0)
-        before = venv.sim.edge_present.copy()
+        before = venv.sim.state.edge_present.copy()
         obs, rew, term, trunc, info = venv.step(acts)
-        evicted += int(np.any((before > 0) & (venv.sim.edge_present == 0) & ~np.asarray(ended)[:, None]))
+        evicted += int(np.any((before > 0) & (venv.sim.state.edge_present == 0) & ~np.asarray(ended)[:, None]))
         for i, s in enumerate(singles):
             if ended[i]:
                 so, _ = s.reset()
@@ -399,7 +399,7 @@ def test_columns_equal_single_envs_with_edge_evictions(tiny_scenario_path):
                 so, sr, ste, str_, _ = s.step(int(acts[i]))
             ended[i] = bool(term[i] or trunc[i])
             assert np.array_equal(obs[i], so) and rew[i] == sr, f"step {t} row {i}"
-            assert np.array_equal(venv.sim.edge_present[i], s.unwrapped.sim.edge_present[0])
+            assert np.array_equal(venv.sim.state.edge_present[i], s.unwrapped.sim.state.edge_present[0])
     assert evicted > 0
 
 
@@ -418,13 +418,13 @@ def test_batched_row_reset_equals_row_by_row(tiny_scenario_dict, overrides):
         rows = np.arange(b) if seed == 0 else np.arange(3, b, 2)
         fast.reset_rows(rows, [np.random.default_rng(seed * 1000 + int(r)) for r in rows])
         slow.reset_rows(rows, [np.random.default_rng(seed * 1000 + int(r)) for r in rows])
-        assert np.array_equal(fast.ob_mi, slow.ob_mi)
-        assert np.array_equal(fast.edge_present, slow.edge_present)
-        assert np.array_equal(fast.edge_lastuse, slow.edge_lastuse)
+        assert np.array_equal(fast.state.dyn.model, slow.state.dyn.model)
+        assert np.array_equal(fast.state.edge_present, slow.state.edge_present)
+        assert np.array_equal(fast.state.edge_lastuse, slow.state.edge_lastuse)
         assert np.array_equal(fast.observe(), slow.observe())
-    assert 0 < fast.edge_present.mean() < 1 or "device__storage_bytes" in overrides
+    assert 0 < fast.state.edge_present.mean() < 1 or "device__storage_bytes" in overrides
     if "device__storage_bytes" in overrides:  # task 0 has no variant that fits: no model on board
-        assert (fast.ob_mi == fast.nomodel).any() and (fast.ob_mi != fast.nomodel).any()
+        assert (fast.state.dyn.model == fast.nomodel).any() and (fast.state.dyn.model != fast.nomodel).any()
 
 
 @pytest.mark.parametrize("name", sorted(envs.SCENARIO_IDS))
