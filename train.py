@@ -220,7 +220,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if value != default:
             print(f"error: {opt} needs --backend rllib", file=sys.stderr)
             return 2
-    from agents.sb3 import read_meta, train
+    from agents.runs import read_meta
+    from agents.sb3 import train
 
     if not args.resume:
         args.scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
@@ -251,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``eval`` subcommand."""
     from agents.evaluate import print_table, run_episodes, summarize
     from agents.policies import make_policy
-    from agents.sb3 import read_meta
+    from agents.runs import read_meta
 
     policy = make_policy(args.model)
     scenario = args.scenario
@@ -271,9 +272,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from agents.common import DEFAULT_SCENARIO
     from agents.evaluate import compare, print_table
     from agents.policies import make_policy
+    from agents.runs import report_name
 
     args.scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
-    out = args.out or f"runs/compare__{Path(args.scenario).stem}__{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or str(Path("runs") / report_name("compare", args.scenario))
     if Path(out, "results.md").exists():
         print(f"error: --out {out!r} already holds a report (results.md); choose a new folder", file=sys.stderr)
         return 2
@@ -294,8 +296,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_experiment(args: argparse.Namespace) -> int:
     """``experiment`` subcommand."""
     from agents.connectivity import run_connectivity
+    from agents.runs import report_name
 
-    out = Path(args.out or f"runs/connectivity__{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(args.out or Path("runs") / report_name("connectivity"))
     summary = run_connectivity(out, args.profiles)
     print(summary)
     print(f"written: {out}/connectivity.md, connectivity.csv, connectivity.png")

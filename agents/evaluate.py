@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from agents.common import make_env
 from agents.metrics import EpisodeAccumulator, EpisodeStats, hparams_markdown, log_episode
 from agents.policies import Policy
+from agents.runs import run_name, unique_run_dir
 
 #: Metrics of the comparison table: (key in EpisodeStats.scalars(), column title, scale, format).
 TABLE_METRICS = (
@@ -110,25 +110,11 @@ def run_episodes(
 def _baseline_writer(logdir: str | Path, scenario: str, policy: Policy, seed: int):
     from torch.utils.tensorboard import SummaryWriter
 
-    run_dir = unique_run_dir(Path(logdir), f"{Path(scenario).stem}__{policy.run_label}__{seed}")
+    run_dir = unique_run_dir(logdir, run_name(scenario, policy.run_label, seed))
     writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", hparams_markdown(
         {"policy": policy.name, "scenario": scenario, "seed": seed, "privileged": policy.privileged}))
     return writer
-
-
-def unique_run_dir(logdir: Path, prefix: str) -> Path:
-    """Create and return ``logdir/{prefix}__{time}``, never reusing an existing folder."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = logdir / f"{prefix}__{stamp}"
-    path, n = base, 1
-    while True:
-        try:
-            path.mkdir(parents=True, exist_ok=False)
-            return path
-        except FileExistsError:
-            path = Path(f"{base}-{n}")
-            n += 1
 
 
 def mean_ci(values: np.ndarray | list[float], confidence: float = 0.95) -> tuple[float, float, float]:

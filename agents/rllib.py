@@ -14,7 +14,7 @@ Optional backend: ``pip install -e .[rllib]`` (Ray pins gymnasium 1.2.x). Entry 
   ``episode/bytes_downloaded``, ``episode/tier_share/<tier>``, ...; the same tags as the SB3
   path) computed by :class:`InsituMetricsCallback` inside the env runners; periodic checkpoints
   (``algo.save``) under ``checkpoints/``, the final one under ``checkpoint/``, and a save on
-  Ctrl-C; ``meta.json`` with the settings.
+  Ctrl-C; ``meta.json`` with the settings (the schema of :mod:`agents.runs`).
 - ``address``: ``None`` starts a local Ray instance (``ray.init(num_cpus=..., include_dashboard=
   False)``); ``"ray://HEAD:10001"`` (Ray Client) or ``"auto"`` joins an existing cluster, whose
   nodes need this package installed (``pip install -e .[rllib]`` on every node).
@@ -24,7 +24,6 @@ Optional backend: ``pip install -e .[rllib]`` (Ray pins gymnasium 1.2.x). Entry 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from agents.common import merge_hyperparam_sections
 from agents.metrics import EpisodeAccumulator
+from agents.runs import finish_meta, new_meta, run_name, unique_run_dir, write_meta
 
 #: Names under which the env creators are registered with Ray Tune's registry.
 SINGLE_ENV_NAME = "insitu_single"
@@ -325,10 +325,9 @@ def result_scalars(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def run_name(scenario: str, seed: int, multi_device: int | None) -> str:
-    """Run-folder prefix ``{scenario}__rllib_ppo[_multi{N}]__{seed}``."""
-    algo = "rllib_ppo" if multi_device is None else f"rllib_ppo_multi{multi_device}"
-    return f"{Path(scenario).stem}__{algo}__{seed}"
+def run_label(multi_device: int | None) -> str:
+    """Algorithm label of RLlib run folders: ``rllib_ppo``, or ``rllib_ppo_multi{N}`` with N devices."""
+    return "rllib_ppo" if multi_device is None else f"rllib_ppo_multi{multi_device}"
 
 
 def train_rllib(
@@ -368,8 +367,6 @@ def train_rllib(
     On Ctrl-C the algorithm is saved to ``checkpoint/`` (``meta.json`` status ``interrupted``) and
     ``KeyboardInterrupt`` is re-raised.
     """
-    from agents.evaluate import unique_run_dir
-
     _threads_one()
     hp = dict(load_rllib_hyperparams(scenario)) if hyperparams is None else dict(hyperparams)
     total = int(timesteps if timesteps is not None else hp.get("n_timesteps", 100_000))
@@ -379,13 +376,11 @@ def train_rllib(
                           seed=seed, hyperparams=hp, env_kwargs=env_kwargs)
     started_ray = not ray.is_initialized()
     init_ray(address, num_env_runners)
-    run_dir = unique_run_dir(Path(logdir), run_name(scenario, seed, multi_device))
-    meta = {"backend": "rllib", "algo": "ppo", "scenario": str(scenario), "seed": int(seed),
-            "multi_device": multi_device, "num_env_runners": int(num_env_runners),
-            "address": address, "total_timesteps": total, "hyperparams": hp,
-            "env_kwargs": dict(env_kwargs or {}), "ray_version": ray.__version__,
-            "status": "running", "started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    run_dir = unique_run_dir(logdir, run_name(scenario, run_label(multi_device), seed))
+    meta = new_meta(backend="rllib", algo="ppo", scenario=scenario, seed=seed, total_timesteps=total,
+                    hyperparams=hp, env_kwargs=env_kwargs, multi_device=multi_device,
+                    num_env_runners=int(num_env_runners), address=address)
+    write_meta(run_dir, meta)
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -419,9 +414,8 @@ def train_rllib(
         algo.save(str((run_dir / "checkpoint").resolve()))
         writer.flush()
         writer.close()
-        meta.update(status=status, iterations=it, num_env_steps_sampled=steps,
-                    wall_s=time.perf_counter() - t0, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+        finish_meta(run_dir, meta, status, steps, time.perf_counter() - t0, iterations=it,
+                    num_env_steps_sampled=steps)
         algo.stop()
         if shutdown and started_ray:
             ray.shutdown()

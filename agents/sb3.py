@@ -6,17 +6,16 @@
   env (:mod:`envs.sb3_vec`) by default from 4 envs on, SB3 ``DummyVecEnv`` of ``Monitor``-wrapped
   envs below that, with ``vec="dummy"``, or for ids without the native vector entry point.
 - :func:`train` runs one training run into its own run folder
-  ``{logdir}/{scenario}__{algo}__{seed}__{time}`` with TensorBoard logging (SB3's curves plus the
-  per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a final save, and a save on
-  Ctrl-C (SIGINT): model, replay buffer (DQN) and ``VecNormalize`` statistics. ``resume=RUN_DIR``
-  continues a saved run in a NEW folder, keeping the timestep count.
+  ``{logdir}/{scenario}__{algo}__{seed}__{time}`` (:mod:`agents.runs`) with TensorBoard logging
+  (SB3's curves plus the per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a
+  final save, and a save on Ctrl-C (SIGINT): model, replay buffer (DQN) and ``VecNormalize``
+  statistics. ``resume=RUN_DIR`` continues a saved run in a NEW folder, keeping the timestep count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import signal
 import threading
@@ -32,8 +31,8 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from agents.common import ALGO_ACTION_MODE, make_env, merge_hyperparam_sections, scenario_env_id
-from agents.evaluate import unique_run_dir
 from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
+from agents.runs import finish_meta, new_meta, read_meta, run_name, unique_run_dir, write_meta
 
 #: Algorithm name (``--algo``) -> class.
 ALGOS = {"ppo": PPO, "dqn": DQN, "maskable_ppo": MaskablePPO}
@@ -229,24 +228,14 @@ class RichProgressCallback(BaseCallback):
             self.progress.stop()
 
 
-def _save_run(model, venv: VecEnv, run_dir: Path, meta: dict[str, Any], status: str) -> None:
+def _save_run(model, venv: VecEnv, run_dir: Path, meta: dict[str, Any], status: str, wall_s: float) -> None:
     """Save model, replay buffer (off-policy), VecNormalize stats and the updated meta.json."""
     model.save(str(run_dir / "model.zip"))
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))
     if isinstance(venv, VecNormalize):
         venv.save(str(run_dir / "vecnormalize.pkl"))
-    meta.update(status=status, num_timesteps=int(model.num_timesteps),
-                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-
-
-def read_meta(run_dir: str | Path) -> dict[str, Any]:
-    """The ``meta.json`` of a run folder (raises FileNotFoundError naming the folder)."""
-    path = Path(run_dir) / "meta.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume {str(run_dir)!r}: not a run folder (no meta.json)")
-    return json.loads(path.read_text())
+    finish_meta(run_dir, meta, status, model.num_timesteps, wall_s)
 
 
 def train(
@@ -297,7 +286,10 @@ def train(
     torch.set_num_threads(threads)
     prev_meta = None
     if resume is not None:
-        prev_meta = read_meta(resume)
+        try:
+            prev_meta = read_meta(resume)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"--resume {exc}") from None
         if prev_meta["algo"] != algo:
             raise ValueError(f"--resume {str(resume)!r} is a {prev_meta['algo']} run, not {algo}")
         scenario = prev_meta["scenario"]
@@ -319,7 +311,7 @@ def train(
     elif norm:
         venv = VecNormalize(venv, **({"norm_reward": False} | (norm if isinstance(norm, dict) else {})))
 
-    run_dir = unique_run_dir(Path(logdir), f"{Path(scenario).stem}__{algo}__{seed}")
+    run_dir = unique_run_dir(logdir, run_name(scenario, algo, seed))
     if resume is not None:
         model = ALGOS[algo].load(str(Path(resume) / "model.zip"), env=venv, device="cpu")
         rb = Path(resume) / "replay_buffer.pkl"
@@ -330,15 +322,12 @@ def train(
                             verbose=verbose, **_algo_kwargs(hp))
     model.set_logger(configure(str(run_dir), ["tensorboard", "csv"]))
     start = int(model.num_timesteps)
-    meta = {
-        "algo": algo, "scenario": scenario, "seed": seed, "n_envs": n_envs,
-        "action_mode": ALGO_ACTION_MODE[algo], "total_timesteps": int(timesteps),
-        "start_timesteps": start, "hyperparams": hp, "env_kwargs": env_kwargs or {},
-        "resumed_from": str(resume) if resume is not None else None,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "running",
-        "torch_threads": threads,
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    meta = new_meta(backend="sb3", algo=algo, scenario=scenario, seed=seed, total_timesteps=timesteps,
+                    hyperparams=hp, env_kwargs=env_kwargs, num_timesteps=start,
+                    n_envs=n_envs, action_mode=ALGO_ACTION_MODE[algo], start_timesteps=start,
+                    resumed_from=str(resume) if resume is not None else None,
+                    torch_threads=threads)
+    write_meta(run_dir, meta)
     hparams = {"algo": algo, "scenario": scenario, "seed": seed, "n_envs": n_envs,
                "total_timesteps": timesteps, **{k: v for k, v in hp.items()}}
     all_callbacks: list[BaseCallback] = [
@@ -360,16 +349,14 @@ def train(
         if stopper.requested:  # the first Ctrl-C: learn() stopped at the next step
             raise KeyboardInterrupt
     except KeyboardInterrupt:
-        meta["wall_s"] = time.perf_counter() - t0
-        _save_run(model, venv, run_dir, meta, "interrupted")
+        _save_run(model, venv, run_dir, meta, "interrupted", time.perf_counter() - t0)
         print(f"\ninterrupted at {model.num_timesteps} steps; saved to {run_dir} "
               f"(continue with: python train.py train --algo {algo} --resume {run_dir})")
         raise
     finally:
         for fmt in model.logger.output_formats:
             fmt.close()
-    meta["wall_s"] = time.perf_counter() - t0
-    _save_run(model, venv, run_dir, meta, "finished")
+    _save_run(model, venv, run_dir, meta, "finished", time.perf_counter() - t0)
     venv.close()
     return run_dir
 

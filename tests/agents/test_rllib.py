@@ -24,6 +24,7 @@ ray = pytest.importorskip(
 pytest.importorskip("ray.rllib", reason="ray is installed without RLlib (pip install -e .[rllib])")
 
 from agents import rllib as rl  # noqa: E402
+from agents.runs import COMMON_KEYS  # noqa: E402
 
 #: Tiny PPO settings: iterations of 100 env steps in fragments of 25 (so 20-step episodes are
 #: cut across sample calls and the metrics callback must join the chunks), one small epoch.
@@ -79,6 +80,7 @@ def test_train_single_env(tiny_scenario, local_ray, tmp_path):
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["backend"] == "rllib"
     assert meta["iterations"] == 2 and meta["num_env_steps_sampled"] == 200
+    assert set(COMMON_KEYS) <= set(meta) and meta["num_timesteps"] == 200 and "ray" in meta["versions"]
     assert run.name.startswith("tiny_rllib__rllib_ppo__3__")
     assert (run / "checkpoint").is_dir() and any((run / "checkpoint").iterdir())
     s = _scalars(run)

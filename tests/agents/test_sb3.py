@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.evaluate import run_episodes
 from agents.policies import load_learned_policy
+from agents.runs import COMMON_KEYS
 from agents.sb3 import HyperparamError, load_hyperparams, train
 
 CUSTOM_TAGS = ("episode/accuracy", "episode/violation_rate", "episode/energy_j",
@@ -70,6 +71,8 @@ def test_train_writes_model_meta_and_custom_tensorboard_tags(tiny_id, tmp_path, 
     assert run.name.startswith(f"TinyDownload-v0__{algo}__3__")
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["num_timesteps"] >= 320
+    assert set(COMMON_KEYS) <= set(meta) and meta["backend"] == "sb3" and meta["algo"] == algo
+    assert meta["finished_at"] is not None and "stable-baselines3" in meta["versions"]
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
     assert any((run / "checkpoints").iterdir())
     ea = _tags(run)
