@@ -313,8 +313,9 @@ def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None
     tests and experiments; ``python train.py`` uses the defaults."""
     from agents.common import DEFAULT_SCENARIO
     from agents.evaluate import compare, print_table
-    from agents.policies import load_learned_policy, make_policy
+    from agents.policies import make_policy
     from agents.sb3 import train
+    from agents.sb3_policy import load_learned_policy
 
     job = job or MAIN_JOB
     scenario = scenario or DEFAULT_SCENARIO

@@ -21,7 +21,7 @@ import numpy as np
 
 from agents.common import make_env
 from agents.metrics import EpisodeAccumulator, EpisodeStats, hparams_markdown, log_episode
-from agents.policies import Policy
+from agents.policy_base import Policy
 from agents.runs import run_name, unique_run_dir
 
 #: Metrics of the comparison table: (key in EpisodeStats.scalars(), column title, scale, format).

@@ -1,11 +1,12 @@
-"""Policies behind one interface: the baselines, the oracle and learned SB3 models.
+"""Policies behind one interface: the baselines, the oracle, and the registry :func:`make_policy`.
 
-Every policy implements :meth:`Policy.act` ``(obs, env) -> action``: ``obs`` is the env's
-observation, ``env`` the (possibly wrapped) single environment, and the returned action belongs to
-``env.action_space``. Privileged policies read the env's state through the contract API of
+Every policy implements :meth:`Policy.act` ``(obs, env) -> action`` (:mod:`agents.policy_base`):
+``obs`` is the env's observation, ``env`` the (possibly wrapped) single environment, and the
+returned action belongs to ``env.action_space``. Privileged policies read the env's state through the contract API of
 ``env.unwrapped`` (``planning_view()``, ``one_step_rewards()``, ``flat_action_mask()``); learned
 policies only see ``obs`` (and the action mask, for MaskablePPO). The evaluator
-(:mod:`agents.evaluate`) treats all of them alike.
+(:mod:`agents.evaluate`) treats all of them alike. Learned SB3 models live in
+:mod:`agents.sb3_policy`; :func:`make_policy` loads them from a run folder on demand.
 
 Baselines choose a *flat* joint action index (order source, depth, prune, bits; source 0 keep,
 1 edge, 2 local, 3 central) and convert it to the env's action mode, so they run in both
@@ -30,8 +31,6 @@ flat index (or subclass :class:`Policy` and implement ``act``), then add it to :
 
 from __future__ import annotations
 
-import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -39,36 +38,9 @@ import gymnasium as gym
 import numpy as np
 
 from agents.common import flat_to_env_action
+from agents.policy_base import Policy
 
 SOURCE_NAMES = ("keep", "edge", "local", "central")
-
-
-class Policy:
-    """Common interface of every policy compared in this project.
-
-    Attributes:
-        name: short name used in tables, plots and TensorBoard run names.
-        action_mode: the env action mode the policy needs (``"multidiscrete"``/``"discrete"``),
-            or None if it works in either.
-        privileged: True if the policy reads the env's hidden state (planning view, true next
-            step), i.e. it is a yardstick rather than a deployable policy.
-    """
-
-    name = "policy"
-    action_mode: str | None = None
-    privileged = False
-
-    @property
-    def run_label(self) -> str:
-        """Label of the policy's TensorBoard evaluation runs (``{scenario}__{label}__{seed}__{time}``)."""
-        return self.name
-
-    def reset(self, seed: int | None = None) -> None:
-        """Called at the start of every episode (with the episode's seed)."""
-
-    def act(self, obs: Any, env: gym.Env) -> Any:
-        """Return an action of ``env.action_space`` for observation ``obs``."""
-        raise NotImplementedError
 
 
 class FlatPolicy(Policy):
@@ -263,72 +235,11 @@ BASELINES: dict[str, type[Policy]] = {
 }
 
 
-class SB3Policy(Policy):
-    """A trained stable-baselines3 / sb3-contrib model behind the :class:`Policy` interface.
+def load_learned_policy(path: str | Path, name: str | None = None) -> Policy:
+    """A trained SB3 model from a run folder or ``.zip`` (:func:`agents.sb3_policy.load_learned_policy`)."""
+    from agents.sb3_policy import load_learned_policy as load  # lazy: loading imports SB3 and torch
 
-    Observations are normalised with the saved ``VecNormalize`` statistics when the model was
-    trained with them; MaskablePPO receives the env's action mask.
-    """
-
-    privileged = False
-
-    def __init__(self, model: Any, algo: str, action_mode: str, obs_normalizer: Any = None,
-                 name: str | None = None):
-        self.model = model
-        self.algo = algo
-        self.action_mode = action_mode
-        self.obs_normalizer = obs_normalizer
-        self.name = name or algo
-
-    @property
-    def run_label(self) -> str:
-        """Evaluation runs are labelled ``{name}-eval`` so they never look like training runs."""
-        return f"{self.name}-eval"
-
-    def act(self, obs: Any, env: gym.Env) -> Any:
-        """Deterministic action of the model."""
-        if self.obs_normalizer is not None:
-            obs = self.obs_normalizer.normalize_obs(obs)
-        kwargs = {}
-        if self.algo == "maskable_ppo":
-            kwargs["action_masks"] = env.unwrapped.action_masks()
-        action, _ = self.model.predict(obs, deterministic=True, **kwargs)
-        if isinstance(env.action_space, gym.spaces.Discrete):
-            return int(np.asarray(action).item())
-        return np.asarray(action, dtype=np.int64)
-
-
-def load_learned_policy(path: str | Path, name: str | None = None) -> SB3Policy:
-    """Load a trained model from a run folder or a model ``.zip`` (with its ``meta.json``).
-
-    The run folder written by ``train.py train`` holds ``model.zip``, ``meta.json`` (algorithm,
-    scenario, action mode) and, when used, ``vecnormalize.pkl``.
-
-    Raises:
-        FileNotFoundError: naming the path and what was expected there.
-    """
-    from agents.sb3 import ALGOS  # lazy: SB3 imports torch
-
-    path = Path(path)
-    if path.is_dir():
-        run_dir, model_path = path, path / "model.zip"
-    else:
-        run_dir, model_path = path.parent, path
-    if not model_path.is_file():
-        raise FileNotFoundError(f"model {str(path)!r}: expected a run folder with model.zip or a .zip file")
-    meta_path = run_dir / "meta.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"model {str(path)!r}: no meta.json beside it (written by train.py train)")
-    meta = json.loads(meta_path.read_text())
-    algo = meta["algo"]
-    model = ALGOS[algo].load(str(model_path), device="cpu")
-    normalizer = None
-    vn_path = run_dir / "vecnormalize.pkl"
-    if vn_path.is_file():
-        with open(vn_path, "rb") as fh:
-            normalizer = pickle.load(fh)
-        normalizer.training = False
-    return SB3Policy(model, algo, meta["action_mode"], normalizer, name=name or algo)
+    return load(path, name)
 
 
 def make_policy(spec: str, seed: int = 0) -> Policy:

@@ -13,9 +13,9 @@ from stable_baselines3.common.save_util import load_from_pkl
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents.evaluate import run_episodes
-from agents.policies import load_learned_policy
 from agents.runs import COMMON_KEYS
 from agents.sb3 import HyperparamError, load_hyperparams, train
+from agents.sb3_policy import load_learned_policy
 
 CUSTOM_TAGS = ("episode/accuracy", "episode/violation_rate", "episode/energy_j",
                "episode/bytes_downloaded", "episode/tier_share/central",
