@@ -221,7 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"error: {opt} needs --backend rllib", file=sys.stderr)
             return 2
     from agents.runs import read_meta
-    from agents.sb3 import train
+    from agents.sb3 import HyperparamError, TrainConfig, train
 
     if not args.resume:
         args.scenario = _scenario_or_exit(args.scenario or DEFAULT_SCENARIO)
@@ -231,13 +231,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"error: --resume {args.resume!r} is a {meta['algo']} run; pass --algo {meta['algo']}",
                   file=sys.stderr)
             return 2
-    from agents.sb3 import HyperparamError
-
+    # with --resume, train() takes the scenario, seed and env settings from the run's meta.json
+    config = TrainConfig(algo=args.algo, scenario=args.scenario or DEFAULT_SCENARIO, timesteps=args.timesteps,
+                         seed=args.seed, n_envs=args.n_envs, logdir=args.logdir, resume=args.resume,
+                         hyperparams_path=args.hyperparams, checkpoint_freq=args.checkpoint_freq,
+                         threads=args.threads, progress_bar=not args.no_progress)
     try:
-        run_dir = train(args.algo, args.scenario, timesteps=args.timesteps, seed=args.seed,
-                        n_envs=args.n_envs, logdir=args.logdir, resume=args.resume,
-                        hyperparams_path=args.hyperparams, checkpoint_freq=args.checkpoint_freq,
-                        threads=args.threads, progress_bar=not args.no_progress)
+        run_dir = train(config)
     except KeyboardInterrupt:
         return 130
     except HyperparamError as exc:
@@ -314,7 +314,7 @@ def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None
     from agents.common import DEFAULT_SCENARIO
     from agents.evaluate import compare, print_table
     from agents.policies import make_policy
-    from agents.sb3 import train
+    from agents.sb3 import TrainConfig, train
     from agents.sb3_policy import load_learned_policy
 
     job = job or MAIN_JOB
@@ -324,8 +324,9 @@ def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None
           f"{job['eval_episodes']} episodes")
     t0 = time.perf_counter()
     try:
-        run_dir = train(job["algo"], scenario, timesteps=job["timesteps"], seed=job["seed"],
-                        n_envs=job["n_envs"], logdir=logdir, progress_bar=job.get("progress", True))
+        run_dir = train(TrainConfig(algo=job["algo"], scenario=scenario, timesteps=job["timesteps"],
+                                    seed=job["seed"], n_envs=job["n_envs"], logdir=logdir,
+                                    progress_bar=job.get("progress", True)))
     except KeyboardInterrupt:
         return 130
     t_train = time.perf_counter() - t0

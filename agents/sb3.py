@@ -5,7 +5,7 @@
 - :func:`make_vec_env` is the ONE place that builds the training vector env: the native batched
   env (:mod:`envs.sb3_vec`) by default from 4 envs on, SB3 ``DummyVecEnv`` of ``Monitor``-wrapped
   envs below that, with ``vec="dummy"``, or for ids without the native vector entry point.
-- :func:`train` runs one training run into its own run folder
+- :func:`train` runs one training run, set up by a :class:`TrainConfig`, into its own run folder
   ``{logdir}/{scenario}__{algo}__{seed}__{time}`` (:mod:`agents.runs`) with TensorBoard logging
   (SB3's curves plus the per-episode metrics of :mod:`agents.metrics`), periodic checkpoints, a
   final save, and a save on Ctrl-C (SIGINT): model, replay buffer (DQN) and ``VecNormalize``
@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,13 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from agents.common import ALGO_ACTION_MODE, make_env, merge_hyperparam_sections, scenario_env_id
+from agents.common import (
+    ALGO_ACTION_MODE,
+    DEFAULT_SCENARIO,
+    make_env,
+    merge_hyperparam_sections,
+    scenario_env_id,
+)
 from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
 from agents.runs import finish_meta, new_meta, read_meta, run_name, unique_run_dir, write_meta
 
@@ -228,6 +235,56 @@ class RichProgressCallback(BaseCallback):
             self.progress.stop()
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Settings of one SB3 training run: ``train(TrainConfig(algo="dqn", scenario=..., ...))``.
+
+    Values are validated on construction (ValueError naming the ``train.py train`` option).
+    ``dataclasses.replace(config, seed=1)`` derives a variant.
+    """
+
+    algo: str = "ppo"
+    """algorithm: ``ppo``, ``dqn`` or ``maskable_ppo``"""
+    scenario: str = DEFAULT_SCENARIO
+    """scenario name, YAML path or registered env id (with ``resume``: the resumed run's)"""
+    timesteps: int | None = None
+    """total env steps (None: the YAML ``n_timesteps``); with ``resume`` the total including the
+    steps already done (None: the resumed run's total)"""
+    seed: int = 0
+    """seed of the model and of env ``i`` (``seed + i``); with ``resume``: the resumed run's"""
+    n_envs: int | None = None
+    """parallel envs (None: the YAML ``n_envs``, or the resumed run's)"""
+    logdir: str | Path = "runs"
+    """parent folder of run folders"""
+    resume: str | Path | None = None
+    """a previous run folder: its model, VecNormalize statistics and replay buffer are loaded and
+    training continues (``reset_num_timesteps=False``) in a new run folder"""
+    hyperparams_path: str | Path | None = None
+    """hyperparameter YAML file (None: ``agents/hyperparams/{algo}.yaml``)"""
+    checkpoint_freq: int = 10_000
+    """env steps between checkpoints (under ``checkpoints/``)"""
+    threads: int = 1
+    """``torch.set_num_threads`` value (1: small MLPs, shared CPUs)"""
+    progress_bar: bool = True
+    """show the rich progress bar"""
+    env_kwargs: dict[str, Any] | None = None
+    """extra env keyword arguments (validated by the env); with ``resume``: the resumed run's if None"""
+    verbose: int = 0
+    """SB3 verbosity"""
+    vec: str = "auto"
+    """training vector env: ``auto``, ``native`` (batched) or ``dummy`` (see :func:`make_vec_env`)"""
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise HyperparamError(f"--algo {self.algo!r} is not supported; allowed: {', '.join(ALGOS)}")
+        for option, value in (("--timesteps", self.timesteps), ("--n-envs", self.n_envs),
+                              ("--checkpoint-freq", self.checkpoint_freq), ("--threads", self.threads)):
+            if value is not None and value < 1:
+                raise ValueError(f"{option} must be >= 1, got {value}")
+        if self.vec not in VEC_KINDS:
+            raise ValueError(f"vec={self.vec!r} not allowed; allowed: {VEC_KINDS}")
+
+
 def _save_run(model, venv: VecEnv, run_dir: Path, meta: dict[str, Any], status: str, wall_s: float) -> None:
     """Save model, replay buffer (off-policy), VecNormalize stats and the updated meta.json."""
     model.save(str(run_dir / "model.zip"))
@@ -238,72 +295,65 @@ def _save_run(model, venv: VecEnv, run_dir: Path, meta: dict[str, Any], status: 
     finish_meta(run_dir, meta, status, model.num_timesteps, wall_s)
 
 
-def train(
-    algo: str,
-    scenario: str,
-    timesteps: int | None = None,
-    seed: int = 0,
-    n_envs: int | None = None,
-    logdir: str | Path = "runs",
-    resume: str | Path | None = None,
-    hyperparams_path: str | Path | None = None,
-    checkpoint_freq: int = 10_000,
-    threads: int = 1,
-    progress_bar: bool = True,
-    env_kwargs: dict[str, Any] | None = None,
-    verbose: int = 0,
-    callbacks: list[BaseCallback] | None = None,
-    vec: str = "auto",
-) -> Path:
-    """Train ``algo`` on ``scenario`` into a new run folder and return the folder.
+def _resolve(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """With ``resume``: the config completed from the resumed run's ``meta.json``, and that meta."""
+    if config.resume is None:
+        return config, None
+    try:
+        prev = read_meta(config.resume)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--resume {exc}") from None
+    if prev["algo"] != config.algo:
+        raise ValueError(f"--resume {str(config.resume)!r} is a {prev['algo']} run, not {config.algo}")
+    return replace(config, scenario=prev["scenario"], seed=prev["seed"],
+                   n_envs=config.n_envs or prev["n_envs"],
+                   env_kwargs=config.env_kwargs or prev.get("env_kwargs") or None), prev
+
+
+def train(config: TrainConfig | str | None = None, scenario: str | None = None, /, *,
+          callbacks: list[BaseCallback] | None = None, **settings: Any) -> Path:
+    """Train as ``config`` says into a new run folder and return the folder.
+
+    Two spellings: ``train(TrainConfig(...))``, or the keyword form ``train(algo, scenario,
+    timesteps=..., seed=..., ...)`` whose keywords are the fields of :class:`TrainConfig`
+    (``algo`` and ``scenario`` may also be given by keyword; any other keyword is a TypeError).
 
     Args:
-        algo: ``ppo``, ``dqn`` or ``maskable_ppo``.
-        scenario: scenario name, YAML path or registered env id.
-        timesteps: total env steps of the run (default: the YAML ``n_timesteps``). With
-            ``resume`` it is the total including the steps already done.
-        seed: seed of the model and of env ``i`` (``seed + i``).
-        n_envs: parallel envs (default: the YAML ``n_envs``).
-        logdir: parent folder of run folders.
-        resume: a previous run folder: its model, VecNormalize stats and replay buffer are loaded
-            and training continues (``reset_num_timesteps=False``) in a new run folder.
-        hyperparams_path: alternative hyperparameter YAML file.
-        checkpoint_freq: env steps between checkpoints (under ``checkpoints/``).
-        threads: ``torch.set_num_threads`` value (1 by default: small MLPs, shared CPUs).
-        progress_bar: show the rich progress bar.
-        env_kwargs: extra env keyword arguments (validated by the env).
-        verbose: SB3 verbosity.
+        config: the run's settings (or, in the keyword form, the algorithm).
+        scenario: the scenario, in the keyword form only.
         callbacks: extra SB3 callbacks, run after the built-in ones.
-        vec: training vector env, ``"auto"`` (default), ``"native"`` (batched) or ``"dummy"`` (see
-            :func:`make_vec_env`).
+        settings: the other :class:`TrainConfig` fields, in the keyword form only.
+
+    The run folder ``{logdir}/{scenario}__{algo}__{seed}__{time}`` holds ``meta.json``
+    (:mod:`agents.runs`), TensorBoard and CSV logs, ``checkpoints/``, ``model.zip``,
+    ``vecnormalize.pkl`` (with normalisation) and ``replay_buffer.pkl`` (DQN).
 
     On Ctrl-C the run is saved (status ``interrupted`` in ``meta.json``) and KeyboardInterrupt
     is re-raised: the first Ctrl-C stops training at the next env step (:class:`StopOnSigint`),
     a second one at once.
     """
+    if isinstance(config, TrainConfig):
+        if scenario is not None or settings:
+            raise TypeError("train(config) takes no other settings; use dataclasses.replace(config, ...)")
+    else:
+        for key, value in (("algo", config), ("scenario", scenario)):
+            if value is not None:
+                if key in settings:
+                    raise TypeError(f"train() got {key!r} both by position and by keyword")
+                settings[key] = value
+        config = TrainConfig(**settings)
     import torch
 
-    torch.set_num_threads(threads)
-    prev_meta = None
-    if resume is not None:
-        try:
-            prev_meta = read_meta(resume)
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"--resume {exc}") from None
-        if prev_meta["algo"] != algo:
-            raise ValueError(f"--resume {str(resume)!r} is a {prev_meta['algo']} run, not {algo}")
-        scenario = prev_meta["scenario"]
-        seed = prev_meta["seed"]
-        n_envs = n_envs or prev_meta["n_envs"]
-        env_kwargs = env_kwargs or prev_meta.get("env_kwargs") or None
-    hp = load_hyperparams(algo, scenario, hyperparams_path)
-    n_envs = int(n_envs or hp.get("n_envs", 1))
+    torch.set_num_threads(config.threads)
+    cfg, prev_meta = _resolve(config)
+    algo, scenario, seed, resume = cfg.algo, cfg.scenario, cfg.seed, cfg.resume
+    hp = load_hyperparams(algo, scenario, cfg.hyperparams_path)
+    n_envs = int(cfg.n_envs or hp.get("n_envs", 1))
+    timesteps = cfg.timesteps
     if timesteps is None:
         timesteps = int(prev_meta["total_timesteps"] if prev_meta else hp.get("n_timesteps", 100_000))
-    if timesteps < 1:
-        raise ValueError(f"--timesteps must be >= 1, got {timesteps}")
 
-    venv = make_vec_env(scenario, n_envs, seed, algo, env_kwargs, vec=vec)
+    venv = make_vec_env(scenario, n_envs, seed, algo, cfg.env_kwargs, vec=cfg.vec)
     norm = hp.get("normalize", False)
     if resume is not None and (Path(resume) / "vecnormalize.pkl").is_file():
         venv = VecNormalize.load(str(Path(resume) / "vecnormalize.pkl"), venv)
@@ -311,7 +361,7 @@ def train(
     elif norm:
         venv = VecNormalize(venv, **({"norm_reward": False} | (norm if isinstance(norm, dict) else {})))
 
-    run_dir = unique_run_dir(logdir, run_name(scenario, algo, seed))
+    run_dir = unique_run_dir(cfg.logdir, run_name(scenario, algo, seed))
     if resume is not None:
         model = ALGOS[algo].load(str(Path(resume) / "model.zip"), env=venv, device="cpu")
         rb = Path(resume) / "replay_buffer.pkl"
@@ -319,23 +369,23 @@ def train(
             model.load_replay_buffer(str(rb))
     else:
         model = ALGOS[algo](hp.get("policy", "MlpPolicy"), venv, seed=seed, device="cpu",
-                            verbose=verbose, **_algo_kwargs(hp))
+                            verbose=cfg.verbose, **_algo_kwargs(hp))
     model.set_logger(configure(str(run_dir), ["tensorboard", "csv"]))
     start = int(model.num_timesteps)
     meta = new_meta(backend="sb3", algo=algo, scenario=scenario, seed=seed, total_timesteps=timesteps,
-                    hyperparams=hp, env_kwargs=env_kwargs, num_timesteps=start,
+                    hyperparams=hp, env_kwargs=cfg.env_kwargs, num_timesteps=start,
                     n_envs=n_envs, action_mode=ALGO_ACTION_MODE[algo], start_timesteps=start,
                     resumed_from=str(resume) if resume is not None else None,
-                    torch_threads=threads)
+                    torch_threads=cfg.threads)
     write_meta(run_dir, meta)
     hparams = {"algo": algo, "scenario": scenario, "seed": seed, "n_envs": n_envs,
                "total_timesteps": timesteps, **{k: v for k, v in hp.items()}}
     all_callbacks: list[BaseCallback] = [
         EpisodeMetricsCallback(hparams),
-        CheckpointCallback(save_freq=max(checkpoint_freq // n_envs, 1), save_path=str(run_dir / "checkpoints"),
+        CheckpointCallback(save_freq=max(cfg.checkpoint_freq // n_envs, 1), save_path=str(run_dir / "checkpoints"),
                            name_prefix="model", save_replay_buffer=True, save_vecnormalize=True),
     ]
-    if progress_bar:
+    if cfg.progress_bar:
         all_callbacks.append(RichProgressCallback(timesteps, run_dir.name))
     all_callbacks += list(callbacks or [])
     remaining = max(int(timesteps) - start, 0)

@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.evaluate import run_episodes
 from agents.runs import COMMON_KEYS
-from agents.sb3 import HyperparamError, load_hyperparams, train
+from agents.sb3 import HyperparamError, TrainConfig, load_hyperparams, train
 from agents.sb3_policy import load_learned_policy
 
 CUSTOM_TAGS = ("episode/accuracy", "episode/violation_rate", "episode/energy_j",
@@ -66,8 +66,8 @@ def _tags(run_dir):
 
 @pytest.mark.parametrize("algo", ["ppo", "maskable_ppo", "dqn"])
 def test_train_writes_model_meta_and_custom_tensorboard_tags(tiny_id, tmp_path, algo):
-    run = train(algo, tiny_id, timesteps=320, seed=3, n_envs=2, logdir=tmp_path, progress_bar=False,
-                checkpoint_freq=160)
+    run = train(TrainConfig(algo=algo, scenario=tiny_id, timesteps=320, seed=3, n_envs=2, logdir=tmp_path,
+                            progress_bar=False, checkpoint_freq=160))
     assert run.name.startswith(f"TinyDownload-v0__{algo}__3__")
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["num_timesteps"] >= 320
@@ -149,3 +149,23 @@ def test_interrupt_saves_and_resume_keeps_the_step_count(tiny_id, tmp_path, algo
         buffer = load_from_pkl(second / "replay_buffer.pkl")
         # (the transition in flight when Ctrl-C arrived is lost: SB3 stores it after the callback)
         assert buffer.size() == meta2["num_timesteps"] - 1
+
+
+def test_train_config_validates_and_train_takes_one_spelling(tmp_path):
+    assert TrainConfig().algo == "ppo" and TrainConfig().scenario == "urban_smartphone"
+    with pytest.raises(HyperparamError, match="--algo 'a2c' is not supported; allowed: ppo, dqn, maskable_ppo"):
+        TrainConfig(algo="a2c")
+    with pytest.raises(ValueError, match="--timesteps must be >= 1, got 0"):
+        TrainConfig(timesteps=0)
+    with pytest.raises(ValueError, match="--n-envs must be >= 1, got 0"):
+        TrainConfig(n_envs=0)
+    with pytest.raises(ValueError, match="vec='fast' not allowed"):
+        TrainConfig(vec="fast")
+    with pytest.raises(TypeError, match="no other settings"):
+        train(TrainConfig(), seed=1)
+    with pytest.raises(TypeError, match="timestepz"):
+        train("ppo", "x", timestepz=5)
+    with pytest.raises(TypeError, match="'algo' both by position and by keyword"):
+        train("ppo", algo="dqn")
+    with pytest.raises(FileNotFoundError, match="--resume '.*' is not a run folder"):
+        train(TrainConfig(resume=tmp_path))
