@@ -17,6 +17,12 @@ from typing import Any
 
 import gymnasium as gym
 
+from scenarios import loader
+from scenarios.loader import ScenarioError  # the one definition, re-exported for the CLI
+
+__all__ = ["ALGO_ACTION_MODE", "DEFAULT_SCENARIO", "ScenarioError", "flat_to_env_action", "make_env",
+           "merge_hyperparam_sections", "registered_scenarios", "scenario_env_id"]
+
 #: Scenario the main job uses.
 DEFAULT_SCENARIO = "urban_smartphone"
 #: Action mode each algorithm trains in (DQN needs Discrete; MaskablePPO uses the exact joint
@@ -24,25 +30,23 @@ DEFAULT_SCENARIO = "urban_smartphone"
 ALGO_ACTION_MODE = {"ppo": "multidiscrete", "maskable_ppo": "discrete", "dqn": "discrete"}
 
 
-class ScenarioError(ValueError):
-    """An unknown scenario name; the message lists the available ones."""
-
-
-def available_scenarios() -> list[str]:
-    """Scenario names accepted by ``--scenario``: the shipped scenarios registered as
-    ``insitu/...`` ids (``envs.SCENARIO_IDS``)."""
+def registered_scenarios() -> list[str]:
+    """Shipped scenario names ``--scenario`` accepts: those of
+    :func:`scenarios.loader.available_scenarios` that :mod:`envs` registers as ``insitu/...`` ids
+    (``envs.SCENARIO_IDS``)."""
     try:
         import envs
     except ImportError:  # environment package not built yet
         return []
-    return sorted(envs.SCENARIO_IDS)
+    return [name for name in loader.available_scenarios() if name in envs.SCENARIO_IDS]
 
 
 def scenario_env_id(scenario: str) -> tuple[str, dict[str, Any]]:
     """Resolve ``scenario`` to ``(gymnasium id, extra make kwargs)``.
 
     Raises:
-        ScenarioError: naming the value and listing the available scenarios.
+        ScenarioError: (:class:`scenarios.loader.ScenarioError`) naming the value and listing the
+            registered scenarios.
     """
     if scenario in gym.registry or ":" in scenario:
         return scenario, {}
@@ -59,7 +63,7 @@ def scenario_env_id(scenario: str) -> tuple[str, dict[str, Any]]:
         raise ScenarioError(f"--scenario {scenario!r}: the envs package is not importable ({exc})") from exc
     ids = getattr(envs, "SCENARIO_IDS", {})
     if scenario not in ids:
-        names = ", ".join(sorted(ids)) or "none"
+        names = ", ".join(registered_scenarios()) or "none"
         raise ScenarioError(
             f"--scenario {scenario!r} is not a known scenario; available: {names} "
             "(or give a path to a scenario .yaml file)"
