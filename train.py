@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logdir", default="runs", help="TensorBoard parent folder for the policies' runs (default: runs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    p = sub.add_parser("experiment", help="run a paper experiment", description="Experiments of "
-                       "DESIGN.md section 6.")
+    p = sub.add_parser("experiment", help="run a paper experiment", description="Experiments of the "
+                       "paper (docs/model.md). connectivity: the downlink rate each model variant needs to "
+                       "download within its latency budget, against 5G and 6G rates.")
     p.add_argument("name", choices=("connectivity",), help="experiment name")
     p.add_argument("--out", default=None, help="output folder (default: runs/connectivity__{time})")
     p.add_argument("--profiles", nargs="+", default=None,

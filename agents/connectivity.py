@@ -1,5 +1,5 @@
 """Experiment ``connectivity``: the downlink rate needed to download a model within a latency
-budget, against 5G and 6G rates (the seed paper's experiment; DESIGN.md sections 4 and 6).
+budget, against 5G and 6G rates (the seed paper's experiment; the system model: docs/model.md).
 
 For every variant (depth, parameter and bit level) of every library profile, the rate needed to
 download it within budget ``T`` is ``rate_bps = 8 * size_bytes / T`` (air time only: no round
