@@ -166,27 +166,46 @@ def main() -> None:
         section = "\n".join([
             "## Environment stepping",
             "",
-            f"`python benchmarks/bench_env_steps.py --steps {args.steps}` on {platform.machine()}, "
-            f"Python {platform.python_version()}, numpy {np.__version__}, gymnasium {gym.__version__}, "
-            "one process, `OMP_NUM_THREADS=1`. Random valid actions; resets included. CartPole-v1 and "
-            f"each scenario are measured in {args.rounds} interleaved rounds in the same process; "
-            "speeds and ratios are medians over the rounds. **The 2-core machine was shared "
-            "with other helpers' jobs while this ran, so absolute numbers are noisy; the ratios compare "
-            "runs taken seconds apart.** Target (issue 3): env via `gymnasium.make` >= 0.25x CartPole.",
+            "### Latest results",
+            "",
+            f"Command: `python benchmarks/bench_env_steps.py --steps {args.steps}`",
+            "",
+            f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+            f"gymnasium {gym.__version__}, one process, `OMP_NUM_THREADS=1`. Speeds and ratios are "
+            f"medians over {args.rounds} interleaved rounds.",
             "",
             header,
             "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
-            "Columns: *core B=1 (row path)* is `BatchSim.step_row` + `observe_row` + `action_mask_row` "
-            "(what the single env runs, without the Gymnasium wrappers and info dict); *core batched* "
-            "is the numpy batch path (`step` + `observe` + `action_masks`) that the vector envs use. "
-            "*random-episode length*: mean steps per episode under the random valid policy (episodes "
-            "end early when the energy budget is spent); *reset ms*: one `env.reset()`, which draws the "
-            "initial state and generates the episode's exogenous chunk (channel, mobility, tasks, "
-            "requests) in one go. Scenarios whose random episodes are short pay that reset more often "
-            "per step: this is what holds `iot_sensor` near or below the 0.25x target under random "
-            "actions (its random policy spends the 30 J budget in well under the 250-step horizon).",
+            "### Method",
+            "",
+            "For each scenario, CartPole-v1 (`gymnasium.make`, alternating actions) and the scenario are "
+            "measured in interleaved rounds in the same process (CartPole, env, core, CartPole, env, core, "
+            "...); each ratio is the median of the per-round ratios, so load and drift affect both sides of a "
+            "ratio alike. The env runs through `gymnasium.make` with `action_mode=\"discrete\"` and the default "
+            "wrappers (PassiveEnvChecker, OrderEnforcing, TimeLimit), random *valid* actions (a uniformly "
+            "drawn flat action if the previous `info[\"action_mask\"]` allows it, else keep) and resets "
+            "included. Columns: *core B=1 (row path)* is `BatchSim.step_row` + `observe_row` + "
+            "`action_mask_row` (what the single env runs, without the Gymnasium wrappers and the info dict); "
+            "*core batched* is the numpy batch path (`step` + `observe` + `action_masks`) that the vector "
+            "envs use, env-steps/s = B x batch steps/s. *random-episode length*: mean steps per episode under "
+            "the random valid policy; *reset ms*: one `env.reset()`, which draws the initial state and "
+            "generates the episode's exogenous chunk (channel, mobility, tasks, requests) in one go.",
+            "",
+            "`--update BENCHMARKS.md` rewrites this section from a new run.",
+            "",
+            "### Caveats",
+            "",
+            "- Absolute speeds depend on the host and its load; the ratios compare runs taken seconds apart "
+            "in the same process.",
+            "- Episodes end early when the energy budget is spent. Scenarios whose random episodes are "
+            "short pay the reset more often per step: this is what holds `iot_sensor` near or below the "
+            "0.25x target under random actions (its random policy spends the 30 J budget in well under the "
+            "250-step horizon).",
+            "- The batched core at B = 1 is several times slower than the row path: a few hundred "
+            "microseconds of numpy calls per step for one row. Use the single env (or `vec=\"auto\"`, see "
+            "[Vector env](#vector-env)) for few devices.",
             "",
         ])
         path = Path(args.update)

@@ -1,7 +1,7 @@
 """Do decisions matter? Mean return of the baselines of :mod:`agents.policies` per scenario.
 
 A scenario where the masked-random policy comes close to the clairvoyant one-step oracle is a
-broken scenario (DESIGN.md section 4). The policies are the project's baselines
+broken scenario. The policies are the project's baselines
 (``agents.policies.BASELINES``; default: random over valid actions, always the full model from
 central, the paper's greedy rule, greedy that also checks the device's inference latency, and the
 one-step clairvoyant oracle).
@@ -73,13 +73,11 @@ def main() -> None:
         print(lines[-1] + f"  ({time.time() - t0:.0f} s)", flush=True)
     if args.update:
         sub = "\n".join([
-            "### Policy spread (do decisions matter?)",
+            "### Policy spread: latest results",
             "",
-            f"`python benchmarks/check_policy_spread.py --episodes {args.episodes}`: mean ± std episode return "
-            f"over {args.episodes} seeded episodes (seeds 0..{args.episodes - 1}) of the baselines of "
-            "`agents.policies` (random over valid actions, always the full model from central, the "
-            "paper's greedy rule, greedy that also checks the inference latency, one-step clairvoyant "
-            "oracle). A scenario where random comes close to the oracle would be broken.",
+            f"Command: `python benchmarks/check_policy_spread.py --episodes {args.episodes}`",
+            "",
+            f"Mean ± std episode return over {args.episodes} seeded episodes (seeds 0..{args.episodes - 1}):",
             "",
             header, sep, *lines, "",
         ])
