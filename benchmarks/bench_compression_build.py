@@ -6,7 +6,7 @@ Usage::
 
 Builds every task into a temporary directory (the shipped profiles are not touched) and prints
 per-task wall time with its phases (data, training, fine-tuning, quantize+evaluate, proxies,
-latency) as a Markdown table, plus the total. Target (issue 2): the whole rebuild <= 600 s.
+latency) as a Markdown table, plus the total. Target: the whole rebuild <= 600 s.
 """
 
 from __future__ import annotations

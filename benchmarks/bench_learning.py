@@ -4,7 +4,7 @@ For every scenario: train the agent (default: PPO, 3 seeds, the hyperparameter f
 budget), evaluate each trained model deterministically on held-out episode seeds, and evaluate
 the greedy heuristic (and its compute-aware variant), the clairvoyant myopic oracle and random
 on the *same* episodes.
-Targets (issue 4): the agent's mean return above greedy's, and >= 90 % of the oracle's.
+Targets: the agent's mean return above greedy's, and >= 90 % of the oracle's.
 
 Training runs go to worker processes (``--workers``, one CPU core each: torch and OpenMP are
 pinned to one thread), so wall times are per run on one core.

@@ -8,8 +8,8 @@ single env's steps/s.
 
 Usage: ``python benchmarks/bench_multi_device.py [--scenario stadium_xr] [--n 1 10 100]
 [--seconds 5] [--rounds 3]`` (each measurement runs ``seconds / rounds`` per round; the single
-env and every N are interleaved in each round and medians reported, because the machine is
-shared) (needs pettingzoo: ``pip install -e .[multi]``).
+env and every N are interleaved in each round and medians reported, so that drift and load from
+other processes affect all of them alike) (needs pettingzoo: ``pip install -e .[multi]``).
 """
 
 from __future__ import annotations

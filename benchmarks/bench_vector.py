@@ -1,4 +1,4 @@
-"""Throughput of the native batched vector env (issue 5), against CartPole-v1 in the same process.
+"""Throughput of the native batched vector env, against CartPole-v1 in the same process.
 
 Parts (``--part``, default all but ``profile``):
 
@@ -27,7 +27,7 @@ Parts (``--part``, default all but ``profile``):
   trend, the growth over the run of a least-squares line through RSS sampled every 25 batch
   steps (what a leak would show as), and the same fit through the highest sample of each
   250-step window (the upper envelope, which the allocator's trims do not pull down). The
-  issue's target (< 1 MB) is judged on the trend of all samples.
+  target (< 1 MB) is judged on the trend of all samples.
 * ``mixed``: :class:`envs.mixed.MixedVectorEnv` with N = 4096 rows in three scenario groups
   (``urban_smartphone`` 2048, ``highway_vehicle`` 1024, ``iot_sensor`` 1024) against the same
   three groups stepped as separate vector envs (what mixing them into one batch costs), three
@@ -38,7 +38,7 @@ Parts (``--part``, default all but ``profile``):
 * ``profile``: cProfile of 300 batch steps at N = 4096 (top functions by own time).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_vector.py [--scenario urban_smartphone]
-[--part steps ppo memory profile] [--json out.json]``. Targets (issue 5): >= 1,000,000
+[--part steps ppo memory profile] [--json out.json]``. Targets: >= 1,000,000
 env-steps/s at N = 4096 on one core and >= 10x CartPole; PPO fps native >= 2x DummyVecEnv at
 N = 16; RSS growth < 1 MB (trend) over 10 million env-steps.
 """
