@@ -32,7 +32,7 @@ import yaml
 #: Directory of the shipped scenario files.
 SCENARIO_DIR = Path(__file__).resolve().parent
 
-#: Device classes known to the simulation (DESIGN.md section 2).
+#: Device classes known to the simulation (docs/model.md, Entities).
 DEVICE_CLASSES = ("smartphone", "xr_glasses", "iot_sensor", "vehicle", "drone")
 #: Path-loss models implemented (3GPP TR 38.901 Table 7.4.1-1).
 PATHLOSS_MODELS = ("umi", "uma")
@@ -172,7 +172,7 @@ class TierConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class LibraryConfig:
-    """Three-tier AI library (DESIGN.md section 2)."""
+    """Three-tier AI library: edge, local, central (docs/model.md, Library tiers)."""
 
     edge: TierConfig = _f(doc="edge tier (base station cache, LRU)")
     local: TierConfig = _f(doc="local tier (regional data centre)")
