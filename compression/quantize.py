@@ -8,7 +8,8 @@ Quantization
     least squared error per channel. 1-D tensors (biases after BatchNorm folding) stay float32.
     ``bits == 32`` stores every tensor as float32 (no quantization).
 
-Byte format (:func:`encode`; ``len(encode(...))`` is the ``size_bytes`` of a profile variant)::
+Byte format (:func:`encode`; ``len(encode(...))`` is the ``size_bytes`` of a profile variant;
+:func:`encoded_size` gives the same length from names, shapes and non-zero counts alone)::
 
     b"IGQ1" | u32 little-endian header length | header = zlib(JSON {bits, tensors: [[name, shape,
     kind], ...]}) | section A | section B
@@ -32,9 +33,11 @@ result equals the full quantized weights exactly.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,6 +48,8 @@ MAGIC = b"IGQ1"
 CLIP_GRID = np.linspace(0.25, 1.0, 31)
 #: Bit widths accepted for quantization (32 = float32, no quantization).
 ALLOWED_BITS = tuple(range(2, 17)) + (32,)
+#: Integer dtypes the encoder stores (as int64, kind "i64").
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def _check_bits(bits: int) -> None:
@@ -113,6 +118,108 @@ def _bit_plane(u: np.ndarray, bit: int) -> bytes:
     return np.packbits(((u >> bit) & 1).astype(np.uint8)).tobytes()
 
 
+# ---- byte layout: the only place that knows how many bytes each tensor kind takes ----------
+
+
+def _section_a_len(kind: str, n: int, count: int, channels: int) -> int:
+    """Section A bytes of a tensor of ``kind`` with ``n`` values, ``count`` of them stored."""
+    if kind == "f32":
+        return 4 * n
+    if kind == "i64":
+        return 8 * n
+    if kind == "q":
+        return 4 * channels
+    if kind == "qs":
+        return 4 * channels + _packed_len(n)
+    if kind == "fs":
+        return _packed_len(n) + 4 * count
+    raise ValueError(f"unknown tensor kind {kind!r}")
+
+
+def _payload_len(kind: str, n: int, count: int, channels: int, bits: int) -> int:
+    """Section A plus section B bytes of one tensor (``bits`` planes of its stored codes)."""
+    planes = bits * _packed_len(count) if kind in ("q", "qs") else 0
+    return _section_a_len(kind, n, count, channels) + planes
+
+
+def _float_kind(shape: tuple[int, ...], nnz: int, bits: int) -> str:
+    """Kind of a floating tensor: a sparse kind only where it is strictly smaller."""
+    n = math.prod(shape)
+    if len(shape) < 2 or n == 0:
+        return "f32"
+    dense, sparse = ("f32", "fs") if bits == 32 else ("q", "qs")
+    c = shape[0]
+    smaller = _payload_len(sparse, n, nnz, c, bits) < _payload_len(dense, n, n, c, bits)
+    return sparse if smaller else dense
+
+
+def _header(bits: int, entries: list[list]) -> bytes:
+    return zlib.compress(
+        json.dumps({"bits": bits, "tensors": entries}, separators=(",", ":")).encode(), 9
+    )
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What the encoded length of one tensor depends on (its values do not matter).
+
+    Attributes:
+        name: state-dict key.
+        shape: tensor shape.
+        nonzero: number of non-zero values (None: all of them).
+        floating: False for integer buffers (stored as int64).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    nonzero: int | None = None
+    floating: bool = True
+
+    @property
+    def numel(self) -> int:
+        """Number of values."""
+        return math.prod(self.shape)
+
+    @classmethod
+    def of(cls, name: str, t: torch.Tensor) -> TensorSpec:
+        """The spec of a real tensor (its non-zero count taken from the values).
+
+        Raises:
+            ValueError: for a dtype :func:`encode` does not store.
+        """
+        if not t.is_floating_point() and t.dtype not in _INT_DTYPES:
+            raise ValueError(f"encode: tensor {name!r} has unsupported dtype {t.dtype}")
+        return cls(name, tuple(t.shape), int(torch.count_nonzero(t)), t.is_floating_point())
+
+
+def tensor_layout(spec: TensorSpec, bits: int) -> tuple[str, int]:
+    """(kind, payload bytes in sections A and B) that :func:`encode` uses for one tensor."""
+    _check_bits(bits)
+    n = spec.numel
+    if not spec.floating:
+        return "i64", _section_a_len("i64", n, n, 0)
+    nnz = n if spec.nonzero is None else spec.nonzero
+    kind = _float_kind(spec.shape, nnz, bits)
+    count = nnz if kind in ("qs", "fs") else n
+    channels = spec.shape[0] if spec.shape else 0
+    return kind, _payload_len(kind, n, count, channels, bits)
+
+
+def encoded_size(tensors: Iterable[TensorSpec], bits: int) -> int:
+    """``len(encode(state, bits))`` for a state dict with these tensors, without the values.
+
+    Magic bytes, header length, the compressed header and every tensor's
+    :func:`tensor_layout` payload.
+    """
+    _check_bits(bits)
+    entries, payload = [], 0
+    for spec in tensors:
+        kind, nbytes = tensor_layout(spec, bits)
+        entries.append([spec.name, list(spec.shape), kind])
+        payload += nbytes
+    return len(MAGIC) + 4 + len(_header(bits, entries)) + payload
+
+
 def encode(model_or_state: nn.Module | Mapping[str, torch.Tensor], bits: int) -> bytes:
     """Encode a model's weights at ``bits`` (2..16, or 32 = float32) into packed bytes.
 
@@ -131,46 +238,33 @@ def encode(model_or_state: nn.Module | Mapping[str, torch.Tensor], bits: int) ->
         t = t.detach().cpu()
         shape = list(t.shape)
         if not t.is_floating_point():
-            if t.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            if t.dtype in _INT_DTYPES:
                 entries.append([name, shape, "i64"])
                 sec_a += t.to(torch.int64).numpy().astype("<i8").tobytes()
                 continue
             raise ValueError(f"encode: tensor {name!r} has unsupported dtype {t.dtype}")
         flat = t.to(torch.float32).reshape(-1).numpy()
-        n = flat.size
         nz = flat != 0
-        nnz = int(nz.sum())
-        if t.dim() < 2 or n == 0:
-            entries.append([name, shape, "f32"])
+        kind = _float_kind(tuple(shape), int(nz.sum()), bits)
+        entries.append([name, shape, kind])
+        if kind == "f32":
             sec_a += flat.astype("<f4").tobytes()
-            continue
-        if bits == 32:
-            sparse_cost = _packed_len(n) + 4 * nnz
-            if sparse_cost < 4 * n:
-                entries.append([name, shape, "fs"])
-                sec_a += np.packbits(nz).tobytes() + flat[nz].astype("<f4").tobytes()
-            else:
-                entries.append([name, shape, "f32"])
-                sec_a += flat.astype("<f4").tobytes()
-            continue
-        q, scale = quantize_channels(t, bits)
-        u = (q.reshape(-1).numpy() + 2 ** (bits - 1)).astype(np.int64)
-        dense_cost = bits * _packed_len(n)
-        sparse_cost = _packed_len(n) + bits * _packed_len(nnz)
-        sec_a += scale.numpy().astype("<f4").tobytes()
-        if sparse_cost < dense_cost:
-            entries.append([name, shape, "qs"])
-            sec_a += np.packbits(nz).tobytes()
-            codes.append(u[nz])
+        elif kind == "fs":
+            sec_a += np.packbits(nz).tobytes() + flat[nz].astype("<f4").tobytes()
         else:
-            entries.append([name, shape, "q"])
+            q, scale = quantize_channels(t, bits)
+            u = (q.reshape(-1).numpy() + 2 ** (bits - 1)).astype(np.int64)
+            sec_a += scale.numpy().astype("<f4").tobytes()
+            if kind == "qs":
+                sec_a += np.packbits(nz).tobytes()
+                u = u[nz]
             codes.append(u)
     sec_b = bytearray()
     if bits != 32:
         for j in range(1, bits + 1):
             for u in codes:
                 sec_b += _bit_plane(u, bits - j)
-    header = zlib.compress(json.dumps({"bits": bits, "tensors": entries}, separators=(",", ":")).encode(), 9)
+    header = _header(bits, entries)
     return MAGIC + struct.pack("<I", len(header)) + header + bytes(sec_a) + bytes(sec_b)
 
 
@@ -197,25 +291,15 @@ def _layout(header: dict, start: int, data: bytes) -> tuple[list[dict], int]:
     for name, shape, kind in header["tensors"]:
         n = int(np.prod(shape)) if shape else 1
         item = {"name": name, "shape": shape, "kind": kind, "n": n, "a": pos, "count": n}
-        if kind == "f32":
-            pos += 4 * n
-        elif kind == "i64":
-            pos += 8 * n
-        elif kind == "q":
-            pos += 4 * shape[0]
-        elif kind == "qs":
-            pos += 4 * shape[0]
-            item["mask"] = _mask(data, pos, n)
-            item["count"] = int(item["mask"].sum())
-            pos += _packed_len(n)
-        elif kind == "fs":
-            item["mask"] = _mask(data, pos, n)
-            item["count"] = int(item["mask"].sum())
-            pos += _packed_len(n)
-            item["vals_at"] = pos
-            pos += 4 * item["count"]
-        else:
+        if kind not in ("f32", "i64", "q", "qs", "fs"):
             raise ValueError(f"decode: unknown tensor kind {kind!r} for {name!r}")
+        channels = shape[0] if kind in ("q", "qs") else 0
+        if kind in ("qs", "fs"):
+            at = pos + (4 * channels if kind == "qs" else 0)
+            item["mask"] = _mask(data, at, n)
+            item["count"] = int(item["mask"].sum())
+            item["vals_at"] = at + _packed_len(n)
+        pos += _section_a_len(kind, n, item["count"], channels)
         items.append(item)
     if len(data) < pos:
         raise ValueError(f"decode: truncated data ({len(data)} bytes, section A ends at {pos})")

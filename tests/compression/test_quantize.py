@@ -12,13 +12,16 @@ from torch import nn
 from compression.models import MultiExitNet, NetConfig, exit_model, fold_batchnorm
 from compression.prune import magnitude_prune
 from compression.quantize import (
+    TensorSpec,
     decode,
     dequantize,
     encode,
+    encoded_size,
     fake_quantize,
     load_decoded,
     progressive_sizes,
     quantize_channels,
+    tensor_layout,
 )
 
 torch.set_num_threads(1)
@@ -156,6 +159,63 @@ def test_exit_model_encoding_matches_multi_exit_weights():
         full_key = k.replace("head.", "heads.0.")
         assert torch.equal(v, blob_full[full_key]), k
     assert len(encode(em, 4)) < len(encode(net, 4))
+
+
+def _header_kinds(blob: bytes) -> list[str]:
+    import json
+    import struct
+    import zlib
+
+    (hlen,) = struct.unpack("<I", blob[4:8])
+    return [kind for _, _, kind in json.loads(zlib.decompress(blob[8:8 + hlen]))["tensors"]]
+
+
+def _odd_state() -> dict[str, torch.Tensor]:
+    """Every tensor kind: integer buffers, scalars, empty and 3-D tensors, all-zero channels."""
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(5, 7, 3, generator=g)
+    w[1] = 0.0
+    return {
+        "steps": torch.tensor(7),
+        "ids": torch.arange(6, dtype=torch.int32),
+        "scalar": torch.tensor(0.5),
+        "empty": torch.zeros(0, 4),
+        "zeros": torch.zeros(3, 9),
+        "w3d": w,
+        "bias": torch.randn(5, generator=g),
+    }
+
+
+@pytest.mark.parametrize("bits", [32, 16, 8, 6, 4, 2])
+def test_encoded_size_equals_len_of_encode(bits):
+    unfolded = MultiExitNet(NetConfig(1, 3, (4, 6), (1, 2), 4, 1, 2, 3))  # BatchNorm buffers
+    pruned = _net()
+    magnitude_prune(pruned, 0.9)
+    half = _net(seed=1)
+    magnitude_prune(half, 0.5)
+    for state in (_net().state_dict(), unfolded.state_dict(), pruned.state_dict(),
+                  half.state_dict(), _odd_state()):
+        specs = [TensorSpec.of(k, v) for k, v in state.items()]
+        blob = encode(state, bits)
+        assert encoded_size(specs, bits) == len(blob)
+        assert [tensor_layout(sp, bits)[0] for sp in specs] == _header_kinds(blob)
+
+
+def test_tensor_layout_by_hand():
+    w = TensorSpec("w", (4, 25))  # 100 values, 4 output channels
+    assert tensor_layout(w, 32) == ("f32", 400)
+    assert tensor_layout(w, 4) == ("q", 4 * 4 + 4 * 13)  # scales + 4 planes of ceil(100 / 8)
+    sparse = TensorSpec("w", (4, 25), nonzero=10)
+    assert tensor_layout(sparse, 4) == ("qs", 16 + 13 + 4 * 2)  # + bitmask, planes of 10 codes
+    assert tensor_layout(sparse, 32) == ("fs", 13 + 4 * 10)
+    # sparse only when strictly smaller: 75 non-zeros at 2 bits, 13 + 2 * 10 > 2 * 13
+    assert tensor_layout(TensorSpec("w", (4, 25), nonzero=75), 2)[0] == "q"
+    assert tensor_layout(TensorSpec("b", (10,)), 2) == ("f32", 40)
+    assert tensor_layout(TensorSpec("n", (3,), floating=False), 8) == ("i64", 24)
+    with pytest.raises(ValueError, match="bits"):
+        encoded_size([w], 17)
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        TensorSpec.of("mask", torch.ones(3, dtype=torch.bool))
 
 
 def test_bad_input_errors():
