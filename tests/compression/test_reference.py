@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from compression import quantize
 from compression import reference as ref
-from compression.profile import load_profile, save_profile, validate_profile
+from compression.profile import PROFILE_DIR, load_profile, save_profile, validate_profile
 
-# torchvision model cards: num_params, _ops (GMACs); DESIGN.md section 4 quotes the GMACs rounded
-# to two decimals ("GFLOPS").
+# torchvision model cards: num_params, _ops (GMACs, also shown rounded to two decimals as
+# "GFLOPS").
 PUBLISHED = {
     "resnet18": (11_689_512, 1.814, 1.81),
     "resnet50": (25_557_032, 4.089, 4.09),
@@ -92,8 +95,10 @@ def test_tensor_size_formula() -> None:
     assert ref.tensor_size_bytes(pos, 8, 0.9) == 4 + 8 * math.ceil(197 * 768 / 8)
     with pytest.raises(ValueError, match="sparsity"):
         ref.encoded_size_bytes([t], 8, sparsity=1.0)
-    with pytest.raises(ValueError, match="bits must be one of"):
+    with pytest.raises(ValueError, match="bits must be"):
         ref.encoded_size_bytes([t], 1)
+    with pytest.raises(ValueError, match="sparsity"):
+        ref.tensor_size_bytes(t, 8, sparsity=-0.1)
 
 
 def _random_state(tensors, sparsity: float, seed: int = 0) -> dict:
@@ -115,7 +120,6 @@ def _random_state(tensors, sparsity: float, seed: int = 0) -> dict:
     ("vit_b16", 3, ("stem.", "head.")),  # patch embedding (3-D class token/position) + head
 ])
 def test_size_formula_equals_real_encoder(arch, depth, prefixes) -> None:
-    quantize = pytest.importorskip("compression.quantize")
     tensors = ref.count(ref.build(arch, depth, keep=0.25)).tensors
     if prefixes:
         tensors = tuple(t for t in tensors if t.name.startswith(prefixes))
@@ -123,6 +127,10 @@ def test_size_formula_equals_real_encoder(arch, depth, prefixes) -> None:
         state = _random_state(tensors, sparsity)
         real = len(quantize.encode(state, bits))
         assert ref.encoded_size_bytes(tensors, bits, sparsity) == real, (sparsity, bits)
+        # the uniform spread gives each weight the non-zero count the encoder counts
+        assert [ref.tensor_spec(t, sparsity) for t in tensors] == [
+            quantize.TensorSpec.of(k, v) for k, v in state.items()
+        ]
 
 
 def test_fp32_size_is_folded_params_times_four() -> None:
@@ -228,3 +236,22 @@ def test_build_reference_profiles_writes_and_skips(measured, tmp_path) -> None:
 def test_main_reports_missing_measured(tmp_path, capsys) -> None:
     rc = ref.main(["--out", str(tmp_path), "--measured", str(tmp_path / "nope.json")])
     assert rc == 2 and "not found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vit_b16"])
+def test_rebuild_reproduces_shipped_profile(arch, tmp_path, monkeypatch) -> None:
+    # with the shipped machine-measured values (CPU rate, load average) the builder reproduces
+    # the shipped file byte for byte; rebuild the shipped profiles when this fails on purpose
+    shipped = PROFILE_DIR / f"reference_{arch}.json"
+    raw = json.loads(shipped.read_text())
+    monkeypatch.setattr(ref.profiles, "_load_avg", lambda: raw["cpu_load_avg_1min"])
+    measured = sorted(PROFILE_DIR.glob("measured_*.json"))
+    (path,) = ref.build_reference_profiles(tmp_path, measured, [arch], log=None,
+                                           cpu_macs_per_s={arch: raw["cpu_macs_per_s"]})
+    assert path.read_bytes() == shipped.read_bytes()
+
+
+def test_python_m_entry_point() -> None:
+    out = subprocess.run([sys.executable, "-m", "compression.reference", "--help"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.startswith("usage: python -m compression.reference") and "--counts" in out
