@@ -60,7 +60,7 @@ LEVELS: dict[str, list] = {
     "bits": list(BIT_LEVELS),
 }
 
-#: Shared settings. Epoch counts are sized so the whole 4-task build fits 10 minutes on one core.
+#: Shared settings. Epoch counts are sized to keep the whole 4-task build short on one core.
 COMMON: dict[str, Any] = {
     "seed": 0,  # data split, weight init, batch order, proxy minibatch
     "train": TrainConfig(epochs=15, batch_size=128, lr=3e-3, weight_decay=1e-4, seed=0),

@@ -43,10 +43,10 @@ TASK_SETTINGS: dict[str, dict[str, float | int]] = {
         "test_fraction": 0.4,  # share of ORIGINAL images held out (split before augmenting)
         "train_copies": 6,  # augmented copies per training original -> ~6,470 train samples
         "test_copies": 3,  # augmented copies per test original -> 2,157 test samples
-        "rotation_deg": 35.0,  # rotation uniform in +-35 deg (issue 2)
-        "scale_low": 0.8,  # zoom uniform in [0.8, 1.2] (issue 2)
+        "rotation_deg": 35.0,  # rotation uniform in +-35 deg
+        "scale_low": 0.8,  # zoom uniform in [0.8, 1.2]
         "scale_high": 1.2,
-        "shift": 0.2,  # shift uniform in +-20 % of the image side (issue 2)
+        "shift": 0.2,  # shift uniform in +-20 % of the image side
         "noise_std": 0.25,  # Gaussian pixel noise on [0, 1] intensities (assumption)
     },
     "kws": {
