@@ -28,11 +28,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from agents.policies import BASELINES  # noqa: E402  (no torch: keeps --help fast)
 
-#: Settings of the main job (``python train.py`` with no arguments), chosen from measurements
-#: (BENCHMARKS.md, ## Learning): on urban_smartphone PPO (gamma 0.9, 200k steps) reached 97.9 %
-#: of the oracle's return vs 96.0 % for MaskablePPO at the same budget, and trains ~1.4x faster
-#: (factored MultiDiscrete head instead of a 768-way one). The main job trains 400k steps:
-#: ~6 min on one core of the shared 2-core machine (~1100 steps/s), evaluation ~15 s.
+#: Settings of the main job (``python train.py`` with no arguments), chosen from the learning
+#: benchmark (BENCHMARKS.md, Learning): PPO with its factored MultiDiscrete head.
 MAIN_JOB = {
     "algo": "ppo",
     "timesteps": 400_000,

@@ -111,9 +111,7 @@ def _algo_kwargs(hp: dict[str, Any]) -> dict[str, Any]:
 VEC_KINDS = ("auto", "native", "dummy")
 #: ``vec="auto"`` uses the native batched env from this many envs on: below it SB3's DummyVecEnv
 #: of single envs steps faster (their Python-scalar path against the batch machinery's fixed cost
-#: per step), with the same trajectories. Measured (benchmarks/bench_vector.py ``sb3_step_rate``,
-#: VecNormalize, no policy, urban_smartphone): native/dummy 0.47x at 1 env, 0.61x at 2, 0.97x at
-#: 4, 1.37x at 8, 2.0x at 16.
+#: per step), with the same trajectories (the crossover is measured in BENCHMARKS.md, Vector env).
 NATIVE_MIN_ENVS = 4
 
 

@@ -132,7 +132,7 @@ def main() -> None:
 
         cp.PROFILE_DIR = Path(args.profiles)
     from envs import SCENARIO_IDS
-    from envs.model_download import make_params
+    from envs.adapter import make_params
 
     names = args.scenarios or list(SCENARIO_IDS)
     rows = []

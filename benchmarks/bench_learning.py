@@ -106,7 +106,7 @@ def report(results: list[dict], algo: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring)."""
-    from agents.common import available_scenarios
+    from agents.common import registered_scenarios as available_scenarios
     from agents.sb3 import load_hyperparams
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

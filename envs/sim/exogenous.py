@@ -403,9 +403,8 @@ class ExoBuffer:
         self.generate(np.asarray(rows), rngs, fresh=True)
 
     #: Rows generated together at most: every process is row-wise, and blocks of this many rows
-    #: keep the [rows, steps] temporaries in cache (256 was ~1.5x faster than 4096 rows at
-    #: once; with the time-major buffers 32 rows beat 16, 64 and 128: CPU time of one chunk of
-    #: 4096 rows, urban_smartphone, median of 5: 32: 529-568 ms, 64: 667-701 ms, 128: 729 ms).
+    #: keep the [rows, steps] temporaries in cache (the block size was chosen by timing one
+    #: chunk of 4096 rows; see benchmarks/HISTORY.md).
     ROW_BLOCK = 32
 
     #: Rows per strided column write into the [rows, steps, fields] buffers: a block of this many
