@@ -9,8 +9,8 @@ For each task (:mod:`compression.datasets`) :func:`build_task`
    :func:`compression.quantize.encode`, decodes it, and measures the accuracy of the DECODED
    model at every exit (depth level) on the held-out test set; ``size_bytes`` is the exact length
    of the encoding of the exit model (stem + blocks 1..depth + head depth),
-4. for the bit widths in ``progressive_bits`` decodes from the first 1..bits bit-planes and
-   measures the accuracy after each plane (``progressive_accuracy``),
+4. for every bit width with integer codes (8 bits or fewer) decodes from the first 1..bits
+   bit-planes and measures the accuracy after each plane (``progressive_accuracy``),
 5. measures MACs (dense and non-zero), parameters, peak activation memory and single-thread
    CPU latency per (depth, prune) model, and the zero-shot proxies of every variant,
 6. writes ``measured_<task>.json`` with :func:`compression.profile.save_profile`.
@@ -39,9 +39,12 @@ from compression.datasets import TASKS, load_task
 from compression.measure import count_macs, count_params, measure_latencies, peak_activation_bytes
 from compression.models import MultiExitNet, NetConfig, exit_model, fold_batchnorm
 from compression.profile import (
+    ARITHMETIC_LEVELS,
     BIT_LEVELS,
+    MAX_PLANES,
     PROFILE_DIR,
     PRUNE_LEVELS,
+    SCHEMA_VERSION,
     ProfileError,
     load_profile,
     save_profile,
@@ -57,7 +60,8 @@ BUILDER = "compression.build"
 LEVELS: dict[str, list] = {
     "depth": [1, 2, 3, 4],
     "prune": [dict(p) for p in PRUNE_LEVELS],
-    "bits": list(BIT_LEVELS),
+    "bits": [b for b, a in zip(BIT_LEVELS, ARITHMETIC_LEVELS) if a == "float"],
+    "arithmetic": [a for a in ARITHMETIC_LEVELS if a == "float"],
 }
 
 #: Shared settings. Epoch counts are sized to keep the whole 4-task build short on one core.
@@ -66,7 +70,6 @@ COMMON: dict[str, Any] = {
     "train": TrainConfig(epochs=15, batch_size=128, lr=3e-3, weight_decay=1e-4, seed=0),
     # fine-tuning after pruning: 3 epochs at a lower peak learning rate
     "finetune": TrainConfig(epochs=3, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=1),
-    "progressive_bits": [16, 8, 6, 4, 2],  # bit widths whose per-plane accuracy is measured
     "proxy_batch": 64,  # training samples in the proxies' minibatch
     "latency_rounds": 20,  # interleaved rounds over all (depth, prune) models
     "latency_reps": 10,  # timed single passes per model per round; median of all is stored
@@ -102,7 +105,11 @@ NOTES = [
     "latency is that of the dense model. The build machine was shared, so latencies are noisy.",
     "progressive_accuracy[p-1]: accuracy after receiving the p most significant bit-planes (missing "
     "low bits filled with the middle of their bucket); progressive_size_bytes[p-1]: bytes needed "
-    "for that. The last entry equals the full variant.",
+    "for that. The last entry equals the full variant. Only variants with integer codes (8 bits "
+    "or fewer) have them; 32 and 16 bits are float variants.",
+    "arithmetic 'float': the weights are dequantized and the network runs in float32. "
+    "training_free: True for unpruned variants (post-training quantization and truncation at a "
+    "trained exit of the stored multi-exit network), False for pruned ones (fine-tuned).",
 ]
 
 
@@ -208,7 +215,6 @@ def build_task(
     y_test = torch.as_tensor(data.y_test)
     depths: list[int] = LEVELS["depth"]
     bits_levels: list[int] = LEVELS["bits"]
-    prog_bits = set(COMMON["progressive_bits"])
 
     variants: dict[tuple, dict] = {}
     latency_models: dict[tuple, torch.nn.Module] = {}
@@ -255,7 +261,7 @@ def build_task(
             qmodel = load_decoded(copy.deepcopy(folded), state)
             accs = evaluate(qmodel, x_test, y_test)
             prog_accs: list[list[float]] | None = None
-            if bits in prog_bits:
+            if bits <= MAX_PLANES:  # integer codes: accuracy after each bit-plane
                 prog_accs = []  # [plane][exit]
                 for p in range(1, bits + 1):
                     if p == bits:
@@ -274,10 +280,14 @@ def build_task(
                     "depth": d,
                     "prune": dict(prune),
                     "bits": bits,
+                    "arithmetic": "float",
                     "size_bytes": len(eblob),
                     **per_depth[d],
                     "accuracy": float(accs[d - 1]),
                     "accuracy_source": "measured",
+                    # post-training quantization and truncation at a trained exit need no
+                    # training; every pruned variant here is fine-tuned
+                    "training_free": prune["kind"] == "none",
                     "latency_s": 0.0,  # filled below
                     "proxies": prox if prox is not None else {},
                     "inner_channels": inner[:d],
@@ -307,6 +317,7 @@ def build_task(
     full = variants[(depths[-1], ("none", 0.0), 32)]
     timings["total_s"] = time.perf_counter() - t_start
     profile = {
+        "schema_version": SCHEMA_VERSION,
         "name": profile_name(task),
         "task": task,
         "model": f"multi-exit residual {'1-D ' if net_cfg.dim == 1 else ''}CNN, "

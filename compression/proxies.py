@@ -312,7 +312,7 @@ def proxy_correlations(
 def _group_key(v: dict[str, Any], by: Sequence[str]) -> tuple:
     key = []
     for field in by:
-        val = v[field]
+        val = v.get("arithmetic", "float") if field == "arithmetic" else v[field]
         if field == "prune":
             val = (str(val["kind"]), round(float(val["fraction"]), 4))
         key.append(val)
@@ -326,8 +326,8 @@ def proxy_correlations_by_axis(
 ) -> dict[str, Any]:
     """Rank correlations computed *within* groups of variants that share ``group_by`` fields.
 
-    ``group_by=("bits",)`` asks: among variants of one bit width, does the proxy rank the depth
-    and pruning levels? ``group_by=("depth", "prune")`` asks: for one architecture, does the
+    ``group_by=("bits", "arithmetic")`` asks: among variants of one bit level, does the proxy rank
+    the depth and pruning levels? (``arithmetic`` defaults to ``"float"`` for schema-1 variants.) ``group_by=("depth", "prune")`` asks: for one architecture, does the
     proxy rank the bit widths? (Most proxies barely move with the bit width, so they cannot.)
 
     Returns:

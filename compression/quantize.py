@@ -9,7 +9,8 @@ Quantization
     ``bits == 32`` stores every tensor as float32 (no quantization).
 
 Byte format (:func:`encode`; ``len(encode(...))`` is the ``size_bytes`` of a profile variant;
-:func:`encoded_size` gives the same length from names, shapes and non-zero counts alone)::
+:func:`encoded_size` gives the same length from names, shapes and non-zero counts alone, and
+:func:`progressive_encoded_sizes` the per-plane prefix lengths)::
 
     b"IGQ1" | u32 little-endian header length | header = zlib(JSON {bits, tensors: [[name, shape,
     kind], ...]}) | section A | section B
@@ -218,6 +219,29 @@ def encoded_size(tensors: Iterable[TensorSpec], bits: int) -> int:
         entries.append([spec.name, list(spec.shape), kind])
         payload += nbytes
     return len(MAGIC) + 4 + len(_header(bits, entries)) + payload
+
+
+def progressive_encoded_sizes(tensors: Iterable[TensorSpec], bits: int) -> list[int]:
+    """:func:`progressive_sizes` of ``encode(state, bits)`` for a state dict with these tensors,
+    without the values: the bytes needed for the first ``p`` bit-planes, ``p = 1..bits``.
+
+    Everything before section B (magic, header, section A) is needed from the first plane; each
+    plane adds ``ceil(count / 8)`` bytes per "q"/"qs" tensor. Empty at 32 bits.
+    """
+    _check_bits(bits)
+    if bits == 32:
+        return []
+    specs = list(tensors)
+    total = encoded_size(specs, bits)
+    plane = 0
+    for spec in specs:
+        kind, _ = tensor_layout(spec, bits)
+        if kind == "q":
+            plane += _packed_len(spec.numel)
+        elif kind == "qs":
+            plane += _packed_len(spec.numel if spec.nonzero is None else spec.nonzero)
+    start = total - bits * plane
+    return [start + p * plane for p in range(1, bits + 1)]
 
 
 def encode(model_or_state: nn.Module | Mapping[str, torch.Tensor], bits: int) -> bytes:

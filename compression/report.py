@@ -67,7 +67,7 @@ def retention_curves(p: Profile) -> dict[str, list[tuple[str, float | None, floa
     return {
         "depth": [(str(d), *cell(i, p0, b0)) for i, d in enumerate(p.depths)],
         "prune": [(prune_label(pr), *cell(d0, j, b0)) for j, pr in enumerate(p.prunes)],
-        "bits": [(str(b), *cell(d0, p0, k)) for k, b in enumerate(p.bits)],
+        "bits": [(lab, *cell(d0, p0, k)) for k, lab in enumerate(p.bit_labels)],
     }
 
 
@@ -86,7 +86,7 @@ def correlation_summary(p: Profile) -> dict[str, dict[str, float | int | None]]:
     variants = p.raw["variants"]
     names = sorted({n for v in variants for n in v.get("proxies", {})})
     overall = proxy_correlations(variants, names)
-    within = proxy_correlations_by_axis(variants, ("bits",), names)["mean"]
+    within = proxy_correlations_by_axis(variants, ("bits", "arithmetic"), names)["mean"]
     across = proxy_correlations_by_axis(variants, ("depth", "prune"), names)["mean"]
     across4 = proxy_correlations_by_axis(
         [v for v in variants if v["bits"] >= 4], ("depth", "prune"), names
@@ -185,17 +185,13 @@ def _variant_table(p: Profile) -> Any:
     for col in ("depth", "prune", "bits", "size", "MACs", "params", "accuracy %", "latency ms",
                 "acc. source"):
         t.add_column(col, justify="right")
-    variants = {
-        (v["depth"], (v["prune"]["kind"], round(float(v["prune"]["fraction"]), 4)), v["bits"]): v
-        for v in p.raw["variants"]
-    }
     for i, d in enumerate(p.depths):
         for j, pr in enumerate(p.prunes):
-            for k, b in enumerate(p.bits):
+            for k, b in enumerate(p.bit_labels):
                 if not p.valid[i, j, k]:
                     continue
-                src = variants.get((d, pr, b), {}).get("accuracy_source", "")
-                t.add_row(str(d), prune_label(pr), str(b), _si(p.size_bytes[i, j, k]) + "B",
+                src = p.accuracy_source[i, j, k] or ""
+                t.add_row(str(d), prune_label(pr), b, _si(p.size_bytes[i, j, k]) + "B",
                           _si(p.macs[i, j, k]), _si(p.params[i, j, k]),
                           f"{100 * p.accuracy[i, j, k]:.2f}", f"{1e3 * p.latency_s[i, j, k]:.3f}",
                           src)
@@ -218,8 +214,8 @@ def _curve_tables(p: Profile) -> list[Any]:
     d0 = len(p.depths) - 1
     t = Table(title=f"{p.name}: accuracy % at depth {p.depths[d0]} (rows prune, columns bits)")
     t.add_column("prune")
-    for b in p.bits:
-        t.add_column(f"{b} b", justify="right")
+    for b in p.bit_labels:
+        t.add_column(b if b.startswith("W") else f"{b} b", justify="right")
     for j, pr in enumerate(p.prunes):
         t.add_row(prune_label(pr), *[
             _pct(float(p.accuracy[d0, j, k])) if p.valid[d0, j, k] else "n/a"
@@ -273,7 +269,7 @@ def plot_accuracy_vs_size(p: Profile, out_dir: Path) -> Path:
     labels = {
         0: ("depth", [str(d) for d in p.depths]),
         1: ("prune", [prune_label(pr) for pr in p.prunes]),
-        2: ("bits", [str(b) for b in p.bits]),
+        2: ("bits", p.bit_labels),
     }
     for ax_i, ax in enumerate(axes):
         name, labs = labels[ax_i]

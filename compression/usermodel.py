@@ -30,7 +30,7 @@ from torch import nn
 
 from compression.measure import count_macs, count_params, measure_latencies, peak_activation_bytes
 from compression.models import MultiExitNet, ResBlock, exit_model, fold_batchnorm
-from compression.profile import save_profile
+from compression.profile import MAX_PLANES, SCHEMA_VERSION, save_profile
 from compression.prune import magnitude_prune, prunable_weights, structured_prune
 from compression.quantize import ALLOWED_BITS, decode, encode, load_decoded, progressive_sizes
 from compression.training import TrainConfig, evaluate, train
@@ -244,6 +244,12 @@ def profile_user_model(
             blob = encode(final, bits)
             qmodel = load_decoded(copy.deepcopy(final), decode(blob))
             accs = evaluate(qmodel, x_te, y_te)
+            plane_accs = None  # [plane][exit], for variants with integer codes
+            if bits <= MAX_PLANES:
+                plane_accs = [
+                    evaluate(load_decoded(copy.deepcopy(final), decode(blob, planes=p)), x_te, y_te)
+                    for p in range(1, bits)
+                ] + [accs]
             for d in g["depth"]:
                 eblob = encode(view(final, d), bits) if ours else blob
                 prox: dict[str, float] = {}
@@ -256,14 +262,17 @@ def profile_user_model(
                     "depth": d,
                     "prune": {"kind": prune["kind"], "fraction": float(prune["fraction"])},
                     "bits": bits,
+                    "arithmetic": "float",
                     "size_bytes": len(eblob),
                     **per_depth[d],
                     "accuracy": float(accs[d - 1]),
                     "accuracy_source": "measured",
+                    "training_free": prune["kind"] == "none" or finetune.epochs == 0,
                     "latency_s": 0.0,
                     "proxies": prox,
                 }
-                if bits != 32:
+                if plane_accs is not None:
+                    rec["progressive_accuracy"] = [float(a[d - 1]) for a in plane_accs]
                     rec["progressive_size_bytes"] = progressive_sizes(eblob)
                 variants.append(rec)
     note("latency")
@@ -281,6 +290,9 @@ def profile_user_model(
         "the caller's test data with the decoded (quantized) weights.",
         "latency_s measured once per (depth, prune) model (float32, one thread, batch 1) and "
         "reused for every bit width.",
+        "progressive_accuracy[p-1] (variants of 8 bits or fewer): accuracy measured with the "
+        "first p bit-planes decoded; progressive_size_bytes[p-1]: the bytes needed for them.",
+        "training_free: True for unpruned variants (and for pruned ones when fine-tuning is off).",
     ]
     if multi and not ours:
         notes.append(
@@ -288,13 +300,14 @@ def profile_user_model(
             "are those of the whole module for every depth; only accuracy is per exit."
         )
     profile = {
+        "schema_version": SCHEMA_VERSION,
         "name": name,
         "task": task,
         "model": type(model).__name__,
         "source": "user",
         "levels": {"depth": g["depth"], "prune": [
             {"kind": p["kind"], "fraction": float(p["fraction"])} for p in g["prune"]
-        ], "bits": g["bits"]},
+        ], "bits": g["bits"], "arithmetic": ["float"] * len(g["bits"])},
         "task_info": {
             "input_shape": list(input_shape),
             "n_train": len(y_tr),

@@ -38,7 +38,8 @@ Modules:
   :func:`build`.
 * :mod:`.counting`: :func:`count` (parameters, MACs, deployable tensors, activation bound),
   :func:`nonzero_counts`, :func:`measure_cpu_macs_per_s`.
-* :mod:`.encoding`: :func:`encoded_size_bytes`, the encoder's byte length
+* :mod:`.encoding`: :func:`encoded_size_bytes`, the encoder's byte length, and
+  :func:`progressive_size_bytes`, its per-plane prefix lengths
   (:func:`compression.quantize.encoded_size`) for tensors known by shape only.
 * :mod:`.accuracy`: :class:`RetentionTable`, :func:`load_measured_profiles`,
   :func:`variant_accuracy`.
@@ -50,7 +51,13 @@ Every public name of these modules is importable from ``compression.reference`` 
 """
 
 from compression.profile import BIT_LEVELS, PRUNE_LEVELS
-from compression.reference.accuracy import RetentionTable, load_measured_profiles, variant_accuracy
+from compression.reference.accuracy import (
+    CHANCE,
+    RetentionTable,
+    load_measured_profiles,
+    per_plane_accuracy,
+    variant_accuracy,
+)
 from compression.reference.architectures import (
     ARCHS,
     CITATION,
@@ -88,6 +95,7 @@ from compression.reference.counting import (
 from compression.reference.encoding import (
     ALLOWED_BITS,
     encoded_size_bytes,
+    progressive_size_bytes,
     tensor_size_bytes,
     tensor_spec,
 )
@@ -101,6 +109,7 @@ __all__ = [
     "ALLOWED_BITS",
     "ARCHS",
     "BIT_LEVELS",
+    "CHANCE",
     "CITATION",
     "INPUT_SHAPE",
     "PRUNE_LEVELS",
@@ -133,6 +142,8 @@ __all__ = [
     "mobilenet_v3_large",
     "nonzero_counts",
     "nonzero_values",
+    "per_plane_accuracy",
+    "progressive_size_bytes",
     "reference_profile",
     "resnet18",
     "resnet50",

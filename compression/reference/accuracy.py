@@ -105,3 +105,34 @@ def variant_accuracy(
     if published is not None:
         return published, "published", ret, n_ret
     return min(1.0, spec.top1_fp32 * ret), "derived", ret, n_ret
+
+
+#: Accuracy of a 1000-class guess: the floor of every derived ImageNet accuracy.
+CHANCE = 0.001
+
+
+def per_plane_accuracy(weight_only: dict[int, float], bits: int, accuracy: float,
+                       chance: float = CHANCE) -> list[float]:
+    """Derived accuracy after the first ``p`` bit-planes, ``p = 1..bits``, of a ``bits``-bit variant.
+
+    After ``p`` planes the weights are ``p``-bit codes (the missing low bits filled with the middle
+    of their bucket), so the accuracy is that of the ``p``-bit weight-only variant at the same
+    depth and parameter level (``weight_only[p]``); odd ``p`` with no such level take the mean of
+    the two neighbouring levels, one plane is chance. The last entry is ``accuracy`` itself.
+
+    Args:
+        weight_only: accuracy of the weight-only variants by bit width (at least the even bit
+            widths up to ``bits``).
+        bits: bit width of the variant's codes.
+        accuracy: the variant's own accuracy (entry ``bits - 1``).
+        chance: the accuracy of one plane.
+    """
+    table = {1: chance, **weight_only}
+
+    def at(p: int) -> float:
+        if p in table:
+            return table[p]
+        return 0.5 * (at(p - 1) + at(p + 1))
+
+    out = [round(at(p), 6) for p in range(1, bits)]
+    return out + [accuracy]

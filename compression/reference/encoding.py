@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compression.quantize import ALLOWED_BITS, TensorSpec, encoded_size, tensor_layout
+from compression.quantize import (
+    ALLOWED_BITS,
+    TensorSpec,
+    encoded_size,
+    progressive_encoded_sizes,
+    tensor_layout,
+)
 from compression.reference.counting import Tensor, nonzero_values
 
-__all__ = ["ALLOWED_BITS", "encoded_size_bytes", "tensor_size_bytes", "tensor_spec"]
+__all__ = [
+    "ALLOWED_BITS",
+    "encoded_size_bytes",
+    "progressive_size_bytes",
+    "tensor_size_bytes",
+    "tensor_spec",
+]
 
 
 def _check_sparsity(sparsity: float) -> None:
@@ -39,3 +51,10 @@ def encoded_size_bytes(tensors: Sequence[Tensor], bits: int, sparsity: float = 0
     ``sparsity`` of every Conv/Linear weight pruned (:func:`compression.quantize.encoded_size`)."""
     _check_sparsity(sparsity)
     return encoded_size([tensor_spec(t, sparsity) for t in tensors], bits)
+
+
+def progressive_size_bytes(tensors: Sequence[Tensor], bits: int, sparsity: float = 0.0) -> list[int]:
+    """Bytes needed for the first ``p`` bit-planes, ``p = 1..bits``, of the encoding of
+    :func:`encoded_size_bytes` (:func:`compression.quantize.progressive_encoded_sizes`)."""
+    _check_sparsity(sparsity)
+    return progressive_encoded_sizes([tensor_spec(t, sparsity) for t in tensors], bits)

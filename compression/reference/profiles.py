@@ -15,11 +15,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from compression.profile import BIT_LEVELS, PROFILE_DIR, PRUNE_LEVELS, save_profile
-from compression.reference.accuracy import RetentionTable, load_measured_profiles, variant_accuracy
+from compression.profile import (
+    ARITHMETIC_LEVELS,
+    BIT_LEVELS,
+    MAX_PLANES,
+    PROFILE_DIR,
+    PRUNE_LEVELS,
+    SCHEMA_VERSION,
+    save_profile,
+)
+from compression.reference.accuracy import (
+    RetentionTable,
+    load_measured_profiles,
+    per_plane_accuracy,
+    variant_accuracy,
+)
 from compression.reference.architectures import ARCHS, CITATION, build
 from compression.reference.counting import count, measure_cpu_macs_per_s, nonzero_counts
-from compression.reference.encoding import encoded_size_bytes
+from compression.reference.encoding import encoded_size_bytes, progressive_size_bytes
+
+#: The weight-only (float arithmetic) bit levels.
+FLOAT_BITS = tuple(b for b, a in zip(BIT_LEVELS, ARITHMETIC_LEVELS) if a == "float")
 
 
 def reference_profile(
@@ -46,12 +62,19 @@ def reference_profile(
             sparsity = frac if kind == "unstructured" else 0.0
             st = stats[(d, keep)]
             params_nz, macs_nz = nonzero_counts(st, sparsity)
-            for bits in BIT_LEVELS:
+            cell = []
+            for bits in FLOAT_BITS:
                 acc, source, ret, n_ret = variant_accuracy(spec, retention, d, (kind, frac), bits)
-                variants.append({
+                if source == "published":
+                    source = f"published: torchvision model card, {spec.weights} acc@1"
+                else:
+                    source = ("derived: top1_fp32 x retention measured on our models at the same "
+                              "level, averaged over retention_from")
+                cell.append({
                     "depth": d,
                     "prune": {"kind": kind, "fraction": frac},
                     "bits": bits,
+                    "arithmetic": "float",
                     "size_bytes": encoded_size_bytes(st.tensors, bits, sparsity),
                     "macs": st.macs,
                     "macs_nonzero": macs_nz,
@@ -60,18 +83,28 @@ def reference_profile(
                     "peak_memory_bytes": 4 * st.peak_activation_values,
                     "accuracy": round(acc, 6),
                     "accuracy_source": source,
+                    "training_free": kind == "none",
                     "retention": round(ret, 6),
                     "retention_n_profiles": n_ret,
                     "latency_s": st.macs / cpu_macs_per_s,
                     "proxies": {"params": float(params_nz), "flops": float(st.macs)},
                 })
+            weight_only = {v["bits"]: v["accuracy"] for v in cell}
+            for v in cell:
+                if v["bits"] <= MAX_PLANES:
+                    v["progressive_accuracy"] = per_plane_accuracy(
+                        weight_only, v["bits"], v["accuracy"])
+                    v["progressive_size_bytes"] = progressive_size_bytes(
+                        st.tensors, v["bits"], sparsity)
+            variants += cell
     return {
+        "schema_version": SCHEMA_VERSION,
         "name": f"reference_{arch}",
         "task": "imagenet1k",
         "model": spec.title,
         "source": "reference",
         "levels": {"depth": list(spec.depths), "prune": [dict(p) for p in PRUNE_LEVELS],
-                   "bits": list(BIT_LEVELS)},
+                   "bits": list(FLOAT_BITS), "arithmetic": ["float"] * len(FLOAT_BITS)},
         "citation": CITATION,
         "published": {"weights": spec.weights, "top1_fp32": spec.top1_fp32,
                       "top1_int8": spec.top1_int8, "params": spec.params, "gmacs": spec.gmacs},

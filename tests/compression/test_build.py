@@ -27,6 +27,7 @@ def _finished_profile(task: str) -> dict:
 def test_settings_cover_every_task_and_contract_levels():
     assert set(SETTINGS) == set(TASKS)
     assert LEVELS["depth"] == [1, 2, 3, 4] and LEVELS["bits"] == [32, 16, 8, 6, 4, 2]
+    assert LEVELS["arithmetic"] == ["float"] * 6
     assert len(LEVELS["prune"]) == 8
     assert all(len(s["net"].widths) == 4 for s in SETTINGS.values())
 
@@ -80,10 +81,11 @@ def test_build_task_end_to_end_on_a_tiny_task(tmp_path, monkeypatch):
         "prune": [{"kind": "none", "fraction": 0.0}, {"kind": "structured", "fraction": 0.5},
                   {"kind": "unstructured", "fraction": 0.5}],
         "bits": [32, 4, 2],
+        "arithmetic": ["float"] * 3,
     })
     monkeypatch.setattr(build, "COMMON", {
         **build.COMMON, "train": TrainConfig(epochs=2, batch_size=16), "finetune": TrainConfig(epochs=1),
-        "progressive_bits": [4], "proxy_batch": 16, "latency_rounds": 2, "latency_reps": 1,
+        "proxy_batch": 16, "latency_rounds": 2, "latency_reps": 1,
     })
     path = build.build_task("har", tmp_path)
     prof = load_profile(path)

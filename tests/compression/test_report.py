@@ -27,18 +27,26 @@ def _profile() -> dict:
         for p in PRUNES:
             for b in BITS:
                 width = 0.5 if p["kind"] == "structured" else 1.0
-                variants.append({
-                    "depth": d, "prune": dict(p), "bits": b,
-                    "size_bytes": int(1000 * d * width * b / 32) + 8, "macs": int(1e4 * d * width),
-                    "params": int(100 * d * width),
-                    "accuracy": round(acc - PRUNE_DROP[p["kind"]] - BITS_DROP[b], 6),
+                size = int(1000 * d * width * b / 32) + 8
+                accuracy = round(acc - PRUNE_DROP[p["kind"]] - BITS_DROP[b], 6)
+                v = {
+                    "depth": d, "prune": dict(p), "bits": b, "arithmetic": "float",
+                    "size_bytes": size, "macs": int(1e4 * d * width),
+                    "params": int(100 * d * width), "accuracy": accuracy,
+                    "accuracy_source": "measured", "training_free": p["kind"] == "none",
                     "latency_s": 1e-4 * d,
                     "proxies": {"params": 100.0 * d * width, "noise": float((7 * i) % 11),
                                 "bits_aware": float(b)},
-                })
+                }
+                if b <= 8:
+                    v["progressive_accuracy"] = [0.1] * (b - 1) + [accuracy]
+                    v["progressive_size_bytes"] = [size - b + k for k in range(1, b + 1)]
+                variants.append(v)
                 i += 1
     return {"name": "toy", "task": "toy", "model": "tiny", "source": "measured",
-            "levels": {"depth": [1, 2, 3], "prune": PRUNES, "bits": BITS}, "variants": variants}
+            "levels": {"depth": [1, 2, 3], "prune": PRUNES, "bits": BITS,
+                       "arithmetic": ["float"] * len(BITS)},
+            "variants": variants}
 
 
 @pytest.fixture()

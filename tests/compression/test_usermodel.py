@@ -56,6 +56,14 @@ def test_user_mlp_profile_is_valid_and_measured(mlp, tmp_path):
     assert v[("none", 8)]["size_bytes"] < v[("none", 32)]["size_bytes"]
     assert v[("unstructured", 32)]["size_bytes"] < v[("none", 32)]["size_bytes"]
     assert all(x["latency_s"] > 0 for x in raw["variants"])
+    # schema 2: per-plane accuracy measured for integer codes, training_free per prune level
+    assert raw["schema_version"] == 2 and raw["levels"]["arithmetic"] == ["float"] * 3
+    assert "progressive_accuracy" not in v[("none", 32)]
+    for key in (("none", 8), ("unstructured", 2)):
+        assert len(v[key]["progressive_accuracy"]) == key[1]
+        assert v[key]["progressive_accuracy"][-1] == v[key]["accuracy"]
+        assert v[key]["progressive_size_bytes"][-1] == v[key]["size_bytes"]
+    assert v[("none", 8)]["training_free"] and not v[("unstructured", 8)]["training_free"]
     # the user's model is never modified
     assert all(torch.equal(before[k], t) for k, t in mlp.state_dict().items())
     # no silent overwrite
