@@ -7,7 +7,7 @@
 
 ``python -m compression build --reference [--out DIR] [--force]``
     write ``reference_<arch>.json`` for the reference-scale architectures, their accuracies
-    derived from the measured profiles in DIR (see :mod:`compression.reference`).
+    from published ImageNet results (see :mod:`compression.reference`).
 
 ``python -m compression report PROFILE [PROFILE ...] [options]``
     tables, proxy correlations and an accuracy-vs-size PNG (see :mod:`compression.report`).
@@ -36,17 +36,14 @@ def _build(argv: Sequence[str]) -> int:
     ap.add_argument("--seed", type=int, default=None, help="seed (default: the build settings' seed)")
     ap.add_argument("--force", action="store_true", help="rebuild tasks whose profile already exists")
     ap.add_argument("--reference", action="store_true",
-                    help="build the reference-scale profiles (ResNet, MobileNet, EfficientNet, ViT) "
-                         "from the measured retention curves in --out, instead of the measured tasks")
+                    help="build the reference-scale profiles (ResNet, MobileNet, EfficientNet, ViT; "
+                         "accuracies from published results) into --out, instead of the measured tasks")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.reference:
-        from pathlib import Path
-
         from compression.reference import build_reference_profiles
 
-        measured = sorted(Path(args.out).glob("measured_*.json")) or None
-        build_reference_profiles(args.out, measured=measured, overwrite=args.force)
+        build_reference_profiles(args.out, overwrite=args.force)
         return 0
 
     import torch

@@ -23,14 +23,16 @@ Compression levels (same grid axes as the measured profiles):
 * **parameter level, unstructured**: magnitude sparsity ``fraction`` in every weight matrix;
   parameter and MAC counts stay dense (``params`` counts non-zero parameters, ``macs_nonzero`` the
   MACs of non-zero weights); the size falls through the sparse encoding (:func:`encoded_size_bytes`).
-* **bit level**: weights quantized per output channel to 32/16/8/6/4/2 bits.
+* **bit level**: weights quantized per output channel to 32/16/8/6/4/2 bits (weight-only, float
+  arithmetic), and W8A8 (int8 weights and activations, integer arithmetic).
 
-Accuracy: the full fp32 model's top-1 is the published one (torchvision model cards, also int8 for
-the ResNets and MobileNets, ``accuracy_source: "published"``); every other variant's accuracy is
-``base x retention(depth, prune, bits)``, the retention measured on our own models
-(``compression/profiles/measured_*.json``) at the same relative level, averaged over tasks
-(``accuracy_source: "derived"``). Latency is derived: ``macs / cpu_macs_per_s`` with the
-single-thread MAC throughput of this machine measured by :func:`measure_cpu_macs_per_s`.
+Accuracy: the full fp32 model's top-1 is the torchvision model card's; every other variant's is
+``top1_fp32 x r_depth x r_prune x r_bits`` (floored at chance), each ``r`` the retention of one
+level taken from a published ImageNet result in :mod:`compression.published` (relative to that
+result's own baseline; ``accuracy_source: "published: ..."``) or, where nothing is published, from
+a documented conservative rule (``"derived: ..."``); see :mod:`.accuracy`. Latency is derived:
+``macs / cpu_macs_per_s`` with the single-thread MAC throughput of this machine measured by
+:func:`measure_cpu_macs_per_s`.
 
 Modules:
 
@@ -41,8 +43,8 @@ Modules:
 * :mod:`.encoding`: :func:`encoded_size_bytes`, the encoder's byte length, and
   :func:`progressive_size_bytes`, its per-plane prefix lengths
   (:func:`compression.quantize.encoded_size`) for tensors known by shape only.
-* :mod:`.accuracy`: :class:`RetentionTable`, :func:`load_measured_profiles`,
-  :func:`variant_accuracy`.
+* :mod:`.accuracy`: :func:`level_retention`, :func:`variant_accuracy`,
+  :func:`per_plane_accuracy`, :func:`sources_markdown`, the :data:`RULES`.
 * :mod:`.profiles`: :func:`reference_profile`, :func:`build_reference_profiles`,
   :func:`counts_markdown`.
 * :mod:`.cli`: :func:`main`, run by ``python -m compression.reference``.
@@ -50,12 +52,15 @@ Modules:
 Every public name of these modules is importable from ``compression.reference`` itself.
 """
 
-from compression.profile import BIT_LEVELS, PRUNE_LEVELS
+from compression.profile import ARITHMETIC_LEVELS, BIT_LEVELS, PRUNE_LEVELS
 from compression.reference.accuracy import (
     CHANCE,
-    RetentionTable,
-    load_measured_profiles,
+    RULES,
+    LevelRetention,
+    level_retention,
+    level_table,
     per_plane_accuracy,
+    sources_markdown,
     variant_accuracy,
 )
 from compression.reference.architectures import (
@@ -108,6 +113,7 @@ from compression.reference.profiles import (
 __all__ = [
     "ALLOWED_BITS",
     "ARCHS",
+    "ARITHMETIC_LEVELS",
     "BIT_LEVELS",
     "CHANCE",
     "CITATION",
@@ -123,7 +129,8 @@ __all__ = [
     "InvertedResidualV3",
     "PatchEmbed",
     "ReferenceArch",
-    "RetentionTable",
+    "LevelRetention",
+    "RULES",
     "SelfAttention",
     "SqueezeExcitation",
     "StagedNet",
@@ -135,7 +142,8 @@ __all__ = [
     "deployable_tensors",
     "efficientnet_b0",
     "encoded_size_bytes",
-    "load_measured_profiles",
+    "level_retention",
+    "level_table",
     "main",
     "measure_cpu_macs_per_s",
     "mobilenet_v2",
@@ -147,6 +155,7 @@ __all__ = [
     "reference_profile",
     "resnet18",
     "resnet50",
+    "sources_markdown",
     "tensor_size_bytes",
     "tensor_spec",
     "variant_accuracy",

@@ -1,7 +1,8 @@
 """Reference profiles: every depth x prune x bits variant of an architecture as a profile.
 
 :func:`reference_profile` assembles one profile (counts from :mod:`.counting`, sizes from
-:mod:`.encoding`, accuracy from :mod:`.accuracy`, latency from a CPU MAC rate);
+:mod:`.encoding`, accuracy from the published results via :mod:`.accuracy`, latency from a CPU MAC
+rate);
 :func:`build_reference_profiles` writes ``reference_<arch>.json`` files;
 :func:`counts_markdown` tabulates the counts next to the model cards.
 """
@@ -24,28 +25,62 @@ from compression.profile import (
     SCHEMA_VERSION,
     save_profile,
 )
-from compression.reference.accuracy import (
-    RetentionTable,
-    load_measured_profiles,
-    per_plane_accuracy,
-    variant_accuracy,
-)
+from compression.reference.accuracy import CHANCE, RULES, per_plane_accuracy, variant_accuracy
 from compression.reference.architectures import ARCHS, CITATION, build
 from compression.reference.counting import count, measure_cpu_macs_per_s, nonzero_counts
 from compression.reference.encoding import encoded_size_bytes, progressive_size_bytes
 
-#: The weight-only (float arithmetic) bit levels.
-FLOAT_BITS = tuple(b for b, a in zip(BIT_LEVELS, ARITHMETIC_LEVELS) if a == "float")
+#: The bit levels as (bits, arithmetic) pairs.
+BIT_PAIRS = tuple(zip(BIT_LEVELS, ARITHMETIC_LEVELS))
+
+#: Notes of every reference profile (the shipped files carry them verbatim; rewording them means
+#: rebuilding those files).
+NOTES = [
+    "Architecture defined in compression/reference/ in plain torch.nn (no weights); params "
+    "and macs exact from the layer shapes at 224x224 (params count BatchNorm as the model "
+    "cards do; for unstructured variants params = non-zero parameters, params_dense the "
+    "dense count).",
+    "accuracy = max(0.001, top1_fp32 x r_depth x r_prune x r_bits): top1_fp32 from the torchvision "
+    "model card, each r the retention of one level (retention_factors) from "
+    "compression/published.py: a published record's top-1 relative to ITS OWN baseline "
+    "('published: <source, table/row>'), or a documented rule where nothing is published "
+    "('derived: <rule>'). A variant with one compressed level carries that level's "
+    "accuracy_source, one with more 'derived: product of retentions (...)'. Chance = 0.1 %.",
+    "Preferred records: round-to-nearest per-channel post-training results for weight-only bits "
+    "(MSE range where published, as compression.quantize searches the clipping range), "
+    "post-training results for W8A8, fine-tuned results for pruning, stage probes for depth. "
+    "Rules: " + " | ".join(f"{k}: {v}" for k, v in RULES.items()),
+    "W8A8 (arithmetic 'integer'): int8 weights and activations; size_bytes = the 8-bit "
+    "weight-only size (the activation scales, one float per Conv/Linear input, are a few hundred "
+    "bytes: negligible).",
+    "training_free: True for unpruned variants (post-training quantization, truncation at a "
+    "trained exit of the stored multi-exit model); False for pruned ones (the accuracies are "
+    "fine-tuned results).",
+    "progressive_accuracy (derived): after p bit-planes, the accuracy of the p-bit weight-only "
+    "variant at the same depth and parameter level (odd p: mean of the neighbouring even bit "
+    "widths; 1 plane: chance); W8A8 variants scale it by their W8A8 / 8-bit weight-only ratio. "
+    "progressive_size_bytes: exact prefix lengths of the encoding (header and scales first, then "
+    "one bit-plane after the other).",
+    "latency_s derived = macs / cpu_macs_per_s: single-thread throughput of the full "
+    "random-init model on the machine that built this file (fastest of >= 5 batch-1 runs "
+    "in thread CPU time, so other processes sharing the CPU do not count; load average in "
+    "cpu_load_avg_1min); the same for every bit width and for unstructured sparsity (dense "
+    "float kernels).",
+    "size_bytes = the byte length compression.quantize.encode would produce for the "
+    "BatchNorm-folded variant (computed from names and shapes; per-channel float32 scales, "
+    "dense or bitmask-sparse bit-planes); unstructured sparsity spread uniformly over the "
+    "Conv/Linear weights (no trained weights to rank globally).",
+    "peak_memory_bytes: largest input + output float32 activations of one layer (a lower "
+    "bound; residual inputs held across a block are not added, unlike the measured "
+    "profiles' liveness peak).",
+]
 
 
-def reference_profile(
-    arch: str, retention: RetentionTable, cpu_macs_per_s: float
-) -> dict[str, Any]:
+def reference_profile(arch: str, cpu_macs_per_s: float) -> dict[str, Any]:
     """The profile (JSON object) of reference architecture ``arch``: every depth x prune x bits.
 
     Args:
         arch: key of :data:`ARCHS`.
-        retention: retention curves from the measured profiles.
         cpu_macs_per_s: single-thread MAC throughput used for the derived latency
             (:func:`measure_cpu_macs_per_s`).
     """
@@ -63,18 +98,15 @@ def reference_profile(
             st = stats[(d, keep)]
             params_nz, macs_nz = nonzero_counts(st, sparsity)
             cell = []
-            for bits in FLOAT_BITS:
-                acc, source, ret, n_ret = variant_accuracy(spec, retention, d, (kind, frac), bits)
-                if source == "published":
-                    source = f"published: torchvision model card, {spec.weights} acc@1"
-                else:
-                    source = ("derived: top1_fp32 x retention measured on our models at the same "
-                              "level, averaged over retention_from")
+            for bits, arith in BIT_PAIRS:
+                acc, source, factors = variant_accuracy(arch, d, (kind, frac), (bits, arith))
+                retention = factors["depth"] * factors["prune"] * factors["bits"]
                 cell.append({
                     "depth": d,
                     "prune": {"kind": kind, "fraction": frac},
                     "bits": bits,
-                    "arithmetic": "float",
+                    "arithmetic": arith,
+                    # W8A8 stores the same 8-bit weights (activation scales negligible)
                     "size_bytes": encoded_size_bytes(st.tensors, bits, sparsity),
                     "macs": st.macs,
                     "macs_nonzero": macs_nz,
@@ -84,18 +116,21 @@ def reference_profile(
                     "accuracy": round(acc, 6),
                     "accuracy_source": source,
                     "training_free": kind == "none",
-                    "retention": round(ret, 6),
-                    "retention_n_profiles": n_ret,
+                    "retention": round(retention, 6),
+                    "retention_factors": {k: round(v, 6) for k, v in factors.items()},
                     "latency_s": st.macs / cpu_macs_per_s,
                     "proxies": {"params": float(params_nz), "flops": float(st.macs)},
                 })
-            weight_only = {v["bits"]: v["accuracy"] for v in cell}
+            weight_only = {v["bits"]: v["accuracy"] for v in cell if v["arithmetic"] == "float"}
             for v in cell:
-                if v["bits"] <= MAX_PLANES:
-                    v["progressive_accuracy"] = per_plane_accuracy(
-                        weight_only, v["bits"], v["accuracy"])
-                    v["progressive_size_bytes"] = progressive_size_bytes(
-                        st.tensors, v["bits"], sparsity)
+                if v["bits"] > MAX_PLANES:
+                    continue
+                planes = weight_only
+                if v["arithmetic"] == "integer":
+                    ratio = v["accuracy"] / weight_only[v["bits"]]
+                    planes = {b: max(CHANCE, a * ratio) for b, a in weight_only.items()}
+                v["progressive_accuracy"] = per_plane_accuracy(planes, v["bits"], v["accuracy"])
+                v["progressive_size_bytes"] = progressive_size_bytes(st.tensors, v["bits"], sparsity)
             variants += cell
     return {
         "schema_version": SCHEMA_VERSION,
@@ -104,38 +139,15 @@ def reference_profile(
         "model": spec.title,
         "source": "reference",
         "levels": {"depth": list(spec.depths), "prune": [dict(p) for p in PRUNE_LEVELS],
-                   "bits": list(FLOAT_BITS), "arithmetic": ["float"] * len(FLOAT_BITS)},
-        "citation": CITATION,
+                   "bits": list(BIT_LEVELS), "arithmetic": list(ARITHMETIC_LEVELS)},
+        "citation": CITATION + "; compressed variants: compression/published.py (the source of "
+                    "each level in its accuracy_source)",
         "published": {"weights": spec.weights, "top1_fp32": spec.top1_fp32,
                       "top1_int8": spec.top1_int8, "params": spec.params, "gmacs": spec.gmacs},
-        "retention_from": retention.names,
         "latency_source": "derived",
         "cpu_macs_per_s": cpu_macs_per_s,
         "cpu_load_avg_1min": _load_avg(),
-        # the shipped reference profiles carry these notes verbatim; rewording them means
-        # rebuilding those files
-        "notes": [
-            "Architecture defined in compression/reference.py in plain torch.nn (no weights); params "
-            "and macs exact from the layer shapes at 224x224 (params count BatchNorm as the model "
-            "cards do; for unstructured variants params = non-zero parameters, params_dense the "
-            "dense count).",
-            "accuracy: 'published' = torchvision model card (full model, fp32 and int8 where "
-            "published; int8 there quantizes activations too); 'derived' = top1_fp32 x retention, "
-            "the accuracy ratio measured on our own models at the same relative level, averaged over "
-            "the measured profiles in retention_from (relative depth k/K -> nearest measured depth).",
-            "latency_s derived = macs / cpu_macs_per_s: single-thread throughput of the full "
-            "random-init model on the machine that built this file (fastest of >= 5 batch-1 runs "
-            "in thread CPU time, so other processes sharing the CPU do not count; load average in "
-            "cpu_load_avg_1min); the same for every bit width and for unstructured sparsity (dense "
-            "float kernels).",
-            "size_bytes = the byte length compression.quantize.encode would produce for the "
-            "BatchNorm-folded variant (computed from names and shapes; per-channel float32 scales, "
-            "dense or bitmask-sparse bit-planes); unstructured sparsity spread uniformly over the "
-            "Conv/Linear weights (no trained weights to rank globally).",
-            "peak_memory_bytes: largest input + output float32 activations of one layer (a lower "
-            "bound; residual inputs held across a block are not added, unlike the measured "
-            "profiles' liveness peak).",
-        ],
+        "notes": NOTES,
         "variants": variants,
     }
 
@@ -149,7 +161,6 @@ def _load_avg() -> float | None:
 
 def build_reference_profiles(
     out_dir: str | Path | None = None,
-    measured: Sequence[str | Path] | None = None,
     archs: Sequence[str] | None = None,
     overwrite: bool = False,
     cpu_macs_per_s: dict[str, float] | None = None,
@@ -159,8 +170,6 @@ def build_reference_profiles(
 
     Args:
         out_dir: target directory (default: the shipped ``compression/profiles/``).
-        measured: measured profile files for the retention curves (default: the shipped
-            ``measured_*.json``).
         archs: architectures to build (default: all of :data:`ARCHS`).
         overwrite: replace existing files; otherwise an existing file is kept and skipped
             (so a build is resumable and never silently replaces a file).
@@ -175,7 +184,6 @@ def build_reference_profiles(
     for a in archs:
         if a not in ARCHS:
             raise KeyError(f"reference architecture {a!r} unknown; known: {', '.join(ARCHS)}")
-    table = RetentionTable(load_measured_profiles(measured))
     written = []
     for a in archs:
         path = out / f"reference_{a}.json"
@@ -185,7 +193,7 @@ def build_reference_profiles(
             continue
         t0 = time.perf_counter()
         tput = (cpu_macs_per_s or {}).get(a) or measure_cpu_macs_per_s(a)
-        data = reference_profile(a, table, tput)
+        data = reference_profile(a, tput)
         save_profile(data, path, overwrite=overwrite)
         written.append(path)
         if log:

@@ -10,16 +10,15 @@ import sys
 import pytest
 import torch
 
+from compression import published as pub
 from compression import quantize
 from compression import reference as ref
 from compression.profile import (
     PROFILE_DIR,
     SCHEMA_VERSION,
     load_profile,
-    save_profile,
     validate_profile,
 )
-from compression.reference.profiles import FLOAT_BITS
 
 # torchvision model cards: num_params, _ops (GMACs, also shown rounded to two decimals as
 # "GFLOPS").
@@ -162,98 +161,196 @@ def test_fp32_size_is_folded_params_times_four() -> None:
     assert 4 * n_values < size < 4 * n_values + 4096  # plus a compressed header of names/shapes
 
 
-def _fake_measured(name: str, full: float, scale: float) -> dict:
-    """A valid measured profile on the contract's grid; accuracy = full * a known retention."""
-    variants = []
-    for d in (1, 2, 3, 4):
-        for p in ref.PRUNE_LEVELS:
-            for b in FLOAT_BITS:
-                r = (0.7 + 0.1 * d) if d < 4 else 1.0
-                r *= 1.0 - scale * p["fraction"]
-                if b == 2:
-                    r *= 0.5
-                variants.append({
-                    "depth": d, "prune": dict(p), "bits": b, "size_bytes": 1000, "macs": 10,
-                    "params": 10, "accuracy": full * r, "latency_s": 1e-3, "proxies": {},
-                })
-    return {"name": name, "task": "fake", "model": "fake", "source": "user",
-            "levels": {"depth": [1, 2, 3, 4], "prune": [dict(p) for p in ref.PRUNE_LEVELS],
-                       "bits": list(FLOAT_BITS)}, "variants": variants}
+@pytest.mark.parametrize(("arch", "axis", "level", "top1", "base"), [
+    ("resnet18", "bits", (8, "float"), 69.70, 69.76),  # RTN per-channel, MSE range
+    ("resnet18", "bits", (4, "float"), 55.03, 69.76),
+    ("resnet18", "bits", (2, "float"), 0.12, 69.76),
+    ("resnet18", "bits", (8, "integer"), 69.494, 69.758),  # torchvision FBGEMM PTQ
+    ("resnet50", "bits", (4, "float"), 73.50, 77.94),  # MQBench W4A8 round-to-nearest
+    ("resnet50", "bits", (8, "integer"), 75.92, 76.13),
+    ("resnet50", "prune", ("unstructured", 0.5), 76.53, 76.8),  # Gale et al.
+    ("resnet50", "prune", ("unstructured", 0.9), 73.91, 76.8),
+    ("resnet50", "prune", ("structured", 0.5), 74.78, 76.15),  # Distiller
+    ("resnet50", "depth", 1, 33.96, 76.13),  # OpenSelfSup stage probes
+    ("resnet50", "depth", 3, 67.56, 76.13),
+    ("mobilenet_v2", "bits", (8, "integer"), 70.68, 71.898),  # Brevitas per-channel PTQ
+    ("mobilenet_v2", "bits", (4, "float"), 27.03, 72.68),  # MQBench W4A8 RTN
+    ("efficientnet_b0", "bits", (8, "integer"), 76.89, 77.67),
+    ("vit_b16", "bits", (8, "float"), 81.058, 81.068),
+    ("vit_b16", "bits", (4, "float"), 80.144, 81.068),
+    ("vit_b16", "bits", (8, "integer"), 78.406, 81.068),
+    ("vit_b16", "prune", ("structured", 0.75), 80.19, 85.21),
+])
+def test_published_levels(arch, axis, level, top1, base) -> None:
+    r = ref.level_retention(arch, axis, level)
+    assert r.kind == "published" and r.source.startswith("published: ")
+    assert r.retention == pytest.approx(top1 / base, abs=1e-6)
+    assert f"({top1:.3f} of {base:.3f}" in r.source
 
 
-@pytest.fixture()
-def measured(tmp_path):
-    paths = []
-    for name, full, scale in (("measured_a", 0.9, 0.2), ("measured_b", 0.6, 0.4)):
-        paths.append(save_profile(_fake_measured(name, full, scale), tmp_path / f"{name}.json"))
-    return paths
+@pytest.mark.parametrize(("arch", "axis", "level", "retention"), [
+    ("resnet50", "bits", (16, "float"), 1.0),
+    ("resnet50", "bits", (8, "float"), 69.70 / 69.76),  # ResNet-18 RTN
+    ("resnet50", "bits", (6, "float"), 69.28 / 69.76),
+    ("resnet50", "bits", (2, "float"), 0.001 / 0.7613),  # chance
+    ("mobilenet_v2", "bits", (8, "float"), 70.68 / 71.898),  # W8A8 as a floor
+    ("mobilenet_v3_large", "bits", (4, "float"), 27.03 / 72.68),  # MobileNetV2's
+    ("efficientnet_b0", "bits", (6, "float"), 69.216 / 71.898),
+    ("mobilenet_v3_large", "bits", (8, "integer"), 70.68 / 71.898),
+    ("vit_b16", "bits", (6, "float"), 0.5 * (81.058 + 80.144) / 81.068),
+    ("resnet18", "prune", ("unstructured", 0.25), 1.0),
+    ("resnet18", "prune", ("unstructured", 0.5), 76.53 / 76.8),  # Gale curve
+    ("vit_b16", "prune", ("unstructured", 0.75), 0.5 * (76.38 + 75.58) / 76.8),
+    ("resnet18", "prune", ("structured", 0.5), 0.5 * (69.27 / 69.76 + 69.2 / 69.8)),
+    ("resnet50", "prune", ("structured", 0.25), 1 - 0.5 * (1 - 74.78 / 76.15)),
+    ("resnet50", "prune", ("structured", 0.75), 1 - 3.375 * (1 - 74.78 / 76.15)),
+    ("mobilenet_v2", "prune", ("structured", 0.5), 1 - 2 * (1 - 74.78 / 76.15)),
+    ("vit_b16", "prune", ("structured", 0.5), 1 - (1 - 80.19 / 85.21) / 3.375),
+    ("resnet18", "depth", 2, 47.86 / 76.13),
+    ("vit_b16", "depth", 9, 67.56 / 76.13),
+])
+def test_derived_levels(arch, axis, level, retention) -> None:
+    r = ref.level_retention(arch, axis, level)
+    assert r.kind == "derived" and r.source.startswith("derived: ")
+    assert r.source[len("derived: "):] in ref.RULES.values()
+    assert r.retention == pytest.approx(retention, abs=1e-6)
 
 
-def test_retention_table(measured) -> None:
-    table = ref.RetentionTable(ref.load_measured_profiles(measured))
-    assert table.retention(1.0, ("none", 0.0), 32) == (pytest.approx(1.0), 2)
-    # structured 50 %: (1 - 0.2 * 0.5 + 1 - 0.4 * 0.5) / 2 = 0.85; depth 2/4 -> 0.9
-    r, n = table.retention(0.5, ("structured", 0.5), 8)
-    assert r == pytest.approx(0.9 * 0.85) and n == 2
-    # relative depth 0.3 -> nearest measured level 1/4 (retention 0.8); 2 bits halves
-    assert table.retention(0.3, ("none", 0.0), 2)[0] == pytest.approx(0.4)
-    # exactly between 1/4 and 2/4 -> the deeper one
-    assert table.retention(0.375, ("none", 0.0), 32)[0] == pytest.approx(0.9)
-    with pytest.raises(ValueError, match="no measured profile"):
-        table.retention(1.0, ("structured", 0.33), 32)
-    with pytest.raises(ValueError, match="at least one measured profile"):
-        ref.RetentionTable([])
+@pytest.mark.parametrize("arch", list(PUBLISHED))
+def test_every_level_has_a_source_and_records_are_preferred_kinds(arch) -> None:
+    rows = ref.level_table(arch)
+    assert len(rows) == 3 + 7 + 6
+    for axis, label, r in rows:
+        assert 0 < r.retention <= 1 and r.kind in ("published", "derived"), (axis, label)
+        rec = r.record
+        if r.kind != "published":
+            continue
+        assert rec is not None and rec in pub.records(arch)
+        assert r.retention == pytest.approx(min(1.0, rec.retention))
+        if axis == "bits":
+            # post-training quantization only (never quantization-aware training)
+            assert rec.training_free, label
+            if label == "W8A8":
+                assert rec.kind == "w8a8"
+            else:
+                assert rec.kind in ("weight_only_bits", "weight_act_bits") and rec.act_bits in (None, 8)
+        elif axis == "prune":
+            assert rec.kind.endswith("_finetuned"), label
+        else:
+            assert rec.kind == "depth_linear_probe"
 
 
-def test_reference_profile_values(measured) -> None:
-    table = ref.RetentionTable(ref.load_measured_profiles(measured))
-    data = ref.reference_profile("resnet50", table, cpu_macs_per_s=2e10)
+@pytest.mark.parametrize("arch", list(PUBLISHED))
+def test_levels_are_monotone(arch) -> None:
+    def r(axis, level):
+        return ref.level_retention(arch, axis, level).retention
+
+    bits = [r("bits", (b, "float")) for b in (32, 16, 8, 6, 4, 2)]
+    assert bits == sorted(bits, reverse=True)
+    assert r("bits", (8, "integer")) <= r("bits", (8, "float"))
+    for kind, fracs in (("structured", (0.25, 0.5, 0.75)), ("unstructured", (0.25, 0.5, 0.75, 0.9))):
+        vals = [r("prune", (kind, f)) for f in fracs]
+        assert vals == sorted(vals, reverse=True), kind
+    depth = [r("depth", d) for d in ref.ARCHS[arch].depths]
+    assert depth == sorted(depth) and depth[-1] == 1.0
+
+
+def test_variant_accuracy_combines_levels() -> None:
+    top1 = ref.ARCHS["resnet50"].top1_fp32
+    acc, src, f = ref.variant_accuracy("resnet50", 4, ("none", 0.0), (32, "float"))
+    assert acc == top1 and src.startswith("published: torchvision model card")
+    acc, src, f = ref.variant_accuracy("resnet50", 4, ("none", 0.0), (8, "integer"))
+    assert acc == pytest.approx(0.7592) and src.startswith("published: torchvision model card")
+    acc, src, f = ref.variant_accuracy("resnet50", 2, ("structured", 0.5), (4, "float"))
+    assert acc == pytest.approx(top1 * (47.86 / 76.13) * (74.78 / 76.15) * (73.50 / 77.94))
+    assert src == ("derived: product of retentions (depth 2 published, S50 published, "
+                   "4 bits published)")
+    assert f == {"depth": pytest.approx(47.86 / 76.13), "prune": pytest.approx(74.78 / 76.15),
+                 "bits": pytest.approx(73.50 / 77.94)}
+    # floored at chance
+    acc, src, _ = ref.variant_accuracy("mobilenet_v2", 1, ("unstructured", 0.9), (2, "float"))
+    assert acc == ref.CHANCE and src.endswith("floored at chance (0.1 %)")
+    with pytest.raises(ValueError, match="no retention for bit level"):
+        ref.level_retention("resnet50", "bits", (4, "integer"))
+    with pytest.raises(KeyError, match="unknown"):
+        ref.level_retention("alexnet", "depth", 1)
+
+
+def test_sources_markdown() -> None:
+    md = ref.sources_markdown()
+    assert md.startswith("| model | level | retention | top-1 % | source |")
+    assert md.count("\n") == 1 + 6 * 17
+    assert "| ResNet-50 | 4 bits | 0.9430 | 71.79 | published: Li et al. 2021" in md
+
+
+def test_reference_profile_values() -> None:
+    data = ref.reference_profile("resnet50", cpu_macs_per_s=2e10)
     validate_profile(data)
-    assert len(data["variants"]) == 4 * 8 * len(FLOAT_BITS)
-    by_key = {(v["depth"], v["prune"]["kind"], v["prune"]["fraction"], v["bits"]): v
+    assert data["schema_version"] == 2
+    assert len(data["variants"]) == 4 * 8 * 7
+    assert data["levels"]["bits"] == [32, 16, 8, 6, 4, 2, 8]
+    assert data["levels"]["arithmetic"] == ["float"] * 6 + ["integer"]
+    by_key = {(v["depth"], v["prune"]["kind"], v["prune"]["fraction"], v["bits"], v["arithmetic"]): v
               for v in data["variants"]}
-    full = by_key[(4, "none", 0.0, 32)]
-    assert full["accuracy"] == 0.7613 and full["accuracy_source"].startswith("published: torchvision model card")
-    assert full["params"] == 25_557_032
+    full = by_key[(4, "none", 0.0, 32, "float")]
+    assert full["accuracy"] == 0.7613 and full["accuracy_source"].startswith("published: torchvision")
+    assert full["params"] == 25_557_032 and full["training_free"]
     assert full["latency_s"] == pytest.approx(full["macs"] / 2e10)
-    int8 = by_key[(4, "none", 0.0, 8)]
+    assert "progressive_accuracy" not in full and "progressive_accuracy" not in by_key[
+        (4, "none", 0.0, 16, "float")]
+    int8 = by_key[(4, "none", 0.0, 8, "integer")]
+    w8 = by_key[(4, "none", 0.0, 8, "float")]
     assert int8["accuracy"] == 0.7592 and int8["accuracy_source"].startswith("published: ")
-    v = by_key[(2, "structured", 0.5, 4)]
-    assert v["accuracy_source"].startswith("derived: ")
-    assert v["accuracy"] == pytest.approx(0.7613 * 0.9 * 0.85, abs=1e-6)
+    assert int8["size_bytes"] == w8["size_bytes"] and int8["macs"] == w8["macs"]
+    assert int8["progressive_size_bytes"] == w8["progressive_size_bytes"]
+    assert int8["progressive_accuracy"][-1] == int8["accuracy"]
+    assert w8["progressive_accuracy"][-1] == w8["accuracy"]
+    # per-plane: p planes = the p-bit weight-only variant; W8A8 scaled by its ratio to 8-bit
+    wo = {b: by_key[(4, "none", 0.0, b, "float")]["accuracy"] for b in (8, 6, 4, 2)}
+    assert w8["progressive_accuracy"][3] == wo[4] and w8["progressive_accuracy"][0] == ref.CHANCE
+    assert w8["progressive_accuracy"][4] == pytest.approx(0.5 * (wo[4] + wo[6]), abs=1e-6)
+    ratio = int8["accuracy"] / w8["accuracy"]
+    assert int8["progressive_accuracy"][5] == pytest.approx(wo[6] * ratio, abs=1e-6)
+    v = by_key[(2, "structured", 0.5, 4, "float")]
+    assert v["accuracy_source"].startswith("derived: product of retentions")
+    assert not v["training_free"]
+    assert v["accuracy"] == pytest.approx(0.7613 * v["retention"], abs=1e-6)
     assert v["macs"] == ref.count(ref.build("resnet50", 2, 0.5)).macs
+    assert len(v["progressive_accuracy"]) == 4
+    assert v["progressive_size_bytes"][-1] == v["size_bytes"]
     # unstructured: dense MACs unchanged, size and non-zero params fall
-    u = by_key[(4, "unstructured", 0.9, 8)]
+    u = by_key[(4, "unstructured", 0.9, 8, "float")]
     assert u["macs"] == full["macs"] and u["macs_nonzero"] < 0.2 * full["macs"]
     assert u["params"] < 0.2 * full["params"] and u["params_dense"] == full["params"]
-    assert u["size_bytes"] < by_key[(4, "none", 0.0, 8)]["size_bytes"]
+    assert u["size_bytes"] < w8["size_bytes"]
     assert u["proxies"] == {"params": float(u["params"]), "flops": float(u["macs"])}
     # bits: size strictly falls 32 -> 2 for the dense model
-    sizes = [by_key[(4, "none", 0.0, b)]["size_bytes"] for b in FLOAT_BITS]
+    sizes = [by_key[(4, "none", 0.0, b, "float")]["size_bytes"] for b in (32, 16, 8, 6, 4, 2)]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
     assert sizes[0] == pytest.approx(4 * 25.5e6, rel=0.01)
 
 
-def test_build_reference_profiles_writes_and_skips(measured, tmp_path) -> None:
-    out = tmp_path / "out"
+def test_build_reference_profiles_writes_and_skips(tmp_path) -> None:
+    out = tmp_path / "out"  # no measured profile anywhere: the accuracies are published/derived
     logs: list[str] = []
-    paths = ref.build_reference_profiles(out, measured, ["mobilenet_v2"], log=logs.append,
+    paths = ref.build_reference_profiles(out, ["mobilenet_v2"], log=logs.append,
                                          cpu_macs_per_s={"mobilenet_v2": 1e10})
     assert paths == [out / "reference_mobilenet_v2.json"]
     prof = load_profile(paths[0])
-    assert prof.source == "reference" and prof.shape == (4, 8, len(FLOAT_BITS)) and prof.valid.all()
+    assert prof.source == "reference" and prof.shape == (4, 8, 7) and prof.valid.all()
+    assert prof.arithmetic[-1] == "integer" and prof.bit_labels[-1] == "W8A8"
     raw = json.loads(paths[0].read_text())
     assert raw["citation"].startswith("torchvision model cards")
-    assert raw["retention_from"] == ["measured_a", "measured_b"]
+    assert "retention_from" not in raw
     before = paths[0].read_text()
-    assert ref.build_reference_profiles(out, measured, ["mobilenet_v2"], log=logs.append) == []
+    assert ref.build_reference_profiles(out, ["mobilenet_v2"], log=logs.append) == []
     assert "exists, skipped" in logs[-1] and paths[0].read_text() == before
     assert math.isclose(prof.macs[-1, 0, 0], ref.count(ref.build("mobilenet_v2")).macs)
 
 
-def test_main_reports_missing_measured(tmp_path, capsys) -> None:
-    rc = ref.main(["--out", str(tmp_path), "--measured", str(tmp_path / "nope.json")])
-    assert rc == 2 and "not found" in capsys.readouterr().out
+def test_main_prints_the_sources_table(capsys) -> None:
+    assert ref.main(["--sources"]) == 0
+    assert capsys.readouterr().out.strip() == ref.sources_markdown()
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "vit_b16"])
@@ -266,8 +363,7 @@ def test_rebuild_reproduces_shipped_profile(arch, tmp_path, monkeypatch) -> None
         pytest.skip(f"{shipped.name} is schema {raw.get('schema_version', 1)}; the builder writes "
                     f"schema {SCHEMA_VERSION} (python -m compression.reference --overwrite)")
     monkeypatch.setattr(ref.profiles, "_load_avg", lambda: raw["cpu_load_avg_1min"])
-    measured = sorted(PROFILE_DIR.glob("measured_*.json"))
-    (path,) = ref.build_reference_profiles(tmp_path, measured, [arch], log=None,
+    (path,) = ref.build_reference_profiles(tmp_path, [arch], log=None,
                                            cpu_macs_per_s={arch: raw["cpu_macs_per_s"]})
     assert path.read_bytes() == shipped.read_bytes()
 
