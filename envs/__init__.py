@@ -1,9 +1,10 @@
 """Gymnasium environments for in-situ model downloading; importing this package registers the ids.
 
 Ids (namespace ``insitu/``): one per shipped scenario (:data:`SCENARIO_IDS`) plus
-``insitu/Custom-v0``, which loads a user's scenario file: ``gymnasium.make("insitu/Custom-v0",
-scenario="my.yaml")``. ``gymnasium.make("envs:insitu/UrbanSmartphone-v0")`` imports this package
-and works without a prior ``import envs``.
+``insitu/Custom-v1``, which loads a user's scenario file: ``gymnasium.make("insitu/Custom-v1",
+scenario="my.yaml")``. ``gymnasium.make("envs:insitu/UrbanSmartphone-v1")`` imports this package
+and works without a prior ``import envs``. The v0 ids (the first model of the environment) are no
+longer registered; Gymnasium's error for them names the v1 id.
 """
 
 from __future__ import annotations
@@ -17,28 +18,42 @@ from scenarios.loader import load_scenario
 
 #: Scenario name (YAML stem) -> registered env id.
 SCENARIO_IDS: dict[str, str] = {
-    "urban_smartphone": "insitu/UrbanSmartphone-v0",
-    "tactile_xr": "insitu/TactileXR-v0",
-    "iot_sensor": "insitu/IoTSensor-v0",
-    "highway_vehicle": "insitu/HighwayVehicle-v0",
-    "rural_macro": "insitu/RuralMacro-v0",
+    "urban_smartphone": "insitu/UrbanSmartphone-v1",
+    "tactile_xr": "insitu/TactileXR-v1",
+    "iot_sensor": "insitu/IoTSensor-v1",
+    "highway_vehicle": "insitu/HighwayVehicle-v1",
+    "rural_macro": "insitu/RuralMacro-v1",
+    "stadium_xr": "insitu/StadiumXR-v1",
+    "factory_sensors": "insitu/FactorySensors-v1",
 }
+#: The five single-device scenarios (the other two are cells of many devices, also usable as one).
+SINGLE_DEVICE_SCENARIOS = ("urban_smartphone", "tactile_xr", "iot_sensor", "highway_vehicle", "rural_macro")
 #: Id of the environment for a user's own scenario file.
-CUSTOM_ID = "insitu/Custom-v0"
+CUSTOM_ID = "insitu/Custom-v1"
 ENTRY_POINT = "envs.model_download:ModelDownloadEnv"
 #: Native batched vector env (``gymnasium.make_vec(id, num_envs=N)``), see :mod:`envs.vector`.
 VECTOR_ENTRY_POINT = "envs.vector:InsituVectorEnv"
 
 
 def make_custom(scenario: str | None = None, **kwargs: Any) -> ModelDownloadEnv:
-    """Entry point of ``insitu/Custom-v0``: ``scenario`` (a YAML path or a shipped name) is required."""
+    """Entry point of ``insitu/Custom-v1``: ``scenario`` (a YAML path or a shipped name) is required."""
     if scenario is None:
-        raise TypeError('insitu/Custom-v0 needs the argument scenario="path/to/scenario.yaml"')
+        raise TypeError('insitu/Custom-v1 needs the argument scenario="path/to/scenario.yaml"')
     return ModelDownloadEnv(scenario=scenario, **kwargs)
 
 
+def make_registered(registered_scenario: str, scenario: Any = None, **kwargs: Any) -> ModelDownloadEnv:
+    """Entry point of the ids of the shipped scenarios: ``scenario=`` is refused (it belongs to
+    ``insitu/Custom-v1``; on another id it would silently run another scenario under that id)."""
+    if scenario is not None and scenario != registered_scenario:
+        raise ValueError(f"argument 'scenario' = {scenario!r} not allowed here: this id runs the shipped scenario "
+                         f"{registered_scenario!r}; use {CUSTOM_ID} (gymnasium.make({CUSTOM_ID!r}, scenario=...)) "
+                         "to run another scenario")
+    return ModelDownloadEnv(scenario=registered_scenario, **kwargs)
+
+
 def make_env(scenario_name: str, **kwargs: Any) -> gym.Env:
-    """``gymnasium.make`` of a shipped scenario by name (or of a YAML path via Custom-v0)."""
+    """``gymnasium.make`` of a shipped scenario by name (or of a YAML path via Custom-v1)."""
     if scenario_name in SCENARIO_IDS:
         return gym.make(SCENARIO_IDS[scenario_name], **kwargs)
     return gym.make(CUSTOM_ID, scenario=scenario_name, **kwargs)
@@ -76,8 +91,8 @@ def _register() -> None:
             horizon = load_scenario(name).max_episode_steps
         except FileNotFoundError:
             continue  # scenario file not shipped (yet)
-        gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": name},
-                     max_episode_steps=horizon, vector_entry_point=VECTOR_ENTRY_POINT)
+        gym.register(id=env_id, entry_point="envs:make_registered", kwargs={"registered_scenario": name},
+                     max_episode_steps=horizon, vector_entry_point="envs.vector:make_registered_vec")
     if CUSTOM_ID not in gym.registry:
         gym.register(id=CUSTOM_ID, entry_point="envs:make_custom",
                      vector_entry_point="envs.vector:make_custom_vec")
@@ -86,4 +101,4 @@ def _register() -> None:
 _register()
 
 __all__ = ["CUSTOM_ID", "SCENARIO_IDS", "MixedVectorEnv", "ModelDownloadEnv", "make_custom", "make_env",
-           "parallel_env"]
+           "parallel_env", "SINGLE_DEVICE_SCENARIOS"]

@@ -20,17 +20,19 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.sim import SimParams, build_params
-from envs.sim.params import SOURCES, flat_action_index
+from envs.sim.params import SOURCES, TIERS, flat_action_index
 from envs.sim.reward import COST_NAMES, TERM_NAMES
 from envs.sim.state import StepResult
-from scenarios.loader import Scenario, load_scenario, scenario_path
+from scenarios.loader import Scenario, _plain, load_scenario, scenario_path
 
 ACTION_MODES = ("multidiscrete", "discrete")
 OBS_MODES = ("flat", "dict")
-OBS_GROUPS = ("device", "context", "channel", "library", "model")
+#: Groups of the dict observation (``hardware``, not ``device``: TorchRL reserves ``device``).
+OBS_GROUPS = ("hardware", "context", "channel", "library", "store")
 #: Names of the components of a multi-discrete action.
-ACTION_COMPONENTS = ("source", "depth", "prune", "bits")
+ACTION_COMPONENTS = ("source", "task", "entry")
 _SOURCE_NAMES = np.array(SOURCES)
+_TIER_NAMES = np.array(TIERS)
 
 
 @functools.lru_cache(maxsize=32)
@@ -43,6 +45,7 @@ def make_params(scenario: str | Path, **overrides: Any) -> tuple[Scenario, SimPa
     """Load a scenario (name or path) with validated overrides and build its tables (cached by
     the file, its modification time and the overrides)."""
     path = scenario_path(scenario)
+    overrides = {k: _plain(v) for k, v in overrides.items()}
     try:
         key = json.dumps(overrides, sort_keys=True)
     except TypeError as exc:
@@ -70,7 +73,7 @@ def check_int(name: str, value: Any, low: int = 1, none_ok: bool = False) -> Non
 
 # ---------------------------------------------------------------------------------- spaces
 def action_space(params: SimParams, action_mode: str) -> spaces.Space:
-    """``Discrete(n_actions)`` or ``MultiDiscrete([4, n_depth, n_prune, n_bits])``."""
+    """``Discrete(n_actions)`` or ``MultiDiscrete([6, K, M])`` (source, task, menu entry)."""
     if action_mode == "discrete":
         return spaces.Discrete(params.n_actions)
     return spaces.MultiDiscrete(np.array(params.action_nvec, dtype=np.int64))
@@ -108,34 +111,38 @@ def check_action(action: Any, action_mode: str, nvec: np.ndarray, n_actions: int
             raise ValueError(f"action {action!r}{of} is outside the action space Discrete({n_actions}): "
                              f"allowed integers 0 .. {n_actions - 1}")
         return i
+    n = len(nvec)
     try:
         vals = action.tolist() if isinstance(action, np.ndarray) else list(action)
     except TypeError:
-        raise ValueError(f"action {action!r}{of} is not a sequence of 4 integers; the action space is "
+        raise ValueError(f"action {action!r}{of} is not a sequence of {n} integers; the action space is "
                          f"MultiDiscrete({nvec.tolist()})") from None
-    if len(vals) != 4:
+    if len(vals) != n:
         raise ValueError(f"action {action!r}{of} has {len(vals)} components; the action space "
-                         f"MultiDiscrete({nvec.tolist()}) needs 4 (source, depth, prune, bits)")
-    s, d, p, b = vals
-    if not (0 <= s < nvec[0] and 0 <= d < nvec[1] and 0 <= p < nvec[2] and 0 <= b < nvec[3]) or not all(
-            isinstance(x, (int, np.integer)) or float(x).is_integer() for x in vals):
-        bad = [f"{n}={x!r} (allowed 0 .. {int(m) - 1})" for n, x, m in zip(ACTION_COMPONENTS, vals, nvec)
-               if not (0 <= x < m) or not float(x).is_integer()]
+                         f"MultiDiscrete({nvec.tolist()}) needs {n} ({', '.join(ACTION_COMPONENTS)})")
+    bad = []
+    for name, x, m in zip(ACTION_COMPONENTS, vals, nvec):
+        ok = isinstance(x, (int, np.integer)) and not isinstance(x, bool) or (
+            isinstance(x, (float, np.floating)) and float(x).is_integer())
+        if not ok or not 0 <= x < m:
+            bad.append(f"{name}={x!r} (allowed integers 0 .. {int(m) - 1})")
+    if bad:
         raise ValueError(f"action {action!r}{of} is outside the action space MultiDiscrete({nvec.tolist()}): "
                          + ", ".join(bad))
-    return int(flat_action_index(int(s), int(d), int(p), int(b), tuple(int(x) for x in nvec[1:])))
+    s_, k_, e_ = (int(x) for x in vals)
+    return int(flat_action_index(s_, k_, e_, int(nvec[1]), int(nvec[2])))
 
 
 def check_actions(actions: Any, n: int, action_mode: str, n_actions: int, nvec: np.ndarray,
                   single_space: spaces.Space) -> np.ndarray:
-    """Validate a batch of ``n`` actions: int64 ``[n]`` (discrete) or ``[n, 4]`` (multi-discrete).
+    """Validate a batch of ``n`` actions: int64 ``[n]`` (discrete) or ``[n, 3]`` (multi-discrete).
 
     Raises:
         ValueError: wrong shape, non-integer values, or a value outside the space (the row, the
             value and the allowed range are named).
     """
     a = np.asarray(actions)
-    want = (n,) if action_mode == "discrete" else (n, 4)
+    want = (n,) if action_mode == "discrete" else (n, len(nvec))
     if a.shape != want:
         raise ValueError(f"actions: expected shape {want} for {single_space} x num_envs={n}, "
                          f"got shape {a.shape}")
@@ -161,70 +168,94 @@ def check_actions(actions: Any, n: int, action_mode: str, n_actions: int, nvec: 
 
 def component_masks(flat_masks: np.ndarray, nvec: np.ndarray) -> np.ndarray:
     """Per-component masks of multi-discrete actions from joint flat masks ``[..., n_actions]``:
-    ``[..., 4 + n_depth + n_prune + n_bits]``; value x of a component is allowed if some valid
-    joint action has it."""
+    ``[..., sum(nvec)]``, the components concatenated; value x of a component is allowed if some
+    valid joint action has it. A factored mask cannot express every joint constraint: a
+    combination allowed component by component may still be invalid jointly (a penalised keep)."""
     lead = flat_masks.shape[:-1]
     g = flat_masks.reshape(lead + tuple(int(x) for x in nvec))
     ax = len(lead)
-    comps = [g.any(axis=tuple(ax + j for j in range(4) if j != c)) for c in range(4)]
+    nc = len(nvec)
+    comps = [g.any(axis=tuple(ax + j for j in range(nc) if j != c)) for c in range(nc)]
     return np.concatenate(comps, axis=-1)
+
+
+def gym_mask(flat_mask: np.ndarray, nvec: np.ndarray, action_mode: str):
+    """The mask in the form ``action_space.sample(mask=...)`` takes: int8 [n_actions] for
+    ``Discrete``, a tuple of int8 per-component masks for ``MultiDiscrete`` (factored, see
+    :func:`component_masks`)."""
+    if action_mode == "discrete":
+        return flat_mask.astype(np.int8)
+    comp = component_masks(flat_mask, nvec).astype(np.int8)
+    cuts = np.cumsum(nvec)[:-1]
+    return tuple(np.split(comp, cuts, axis=-1))
 
 
 # ---------------------------------------------------------------------------------- infos
 class InfoBuilder:
-    """The per-step ``info`` dict of every adapter, from a :class:`~envs.sim.state.StepResult`.
+    """The per-step ``info`` dict of every adapter, from a :class:`~envs.sim.state.StepResult` of
+    a batch; :meth:`step` returns arrays over the rows, :func:`info_rows` splits them per row.
 
-    :meth:`step` takes the result of one row (Python scalars, :meth:`envs.sim.BatchSim.step_row`)
-    or of a batch (arrays, :meth:`envs.sim.BatchSim.step`); the values are then Python scalars or
-    arrays over the rows. Keys: ``reward_terms`` (each signed, weighted term), ``cost`` (constraint
-    costs >= 0), ``latency_s``, ``energy_j``, ``bytes_downloaded``, ``backhaul_bytes``,
-    ``source_tier`` (tier name), ``variant`` (depth, prune, bits level indices), ``accuracy``
-    (mean over this step's requests), ``accuracy_sum``, ``requests``, ``served_requests``,
-    ``failed_requests``, ``invalid_action``, ``invalid_actions`` (count since reset),
-    ``energy_left_j``, ``action_mask`` (joint flat mask of the next state).
+    Keys: ``reward_terms`` (each signed, weighted term), ``cost`` (``energy_j``,
+    ``failed_requests``: constraint costs >= 0), ``action_source`` (the action's source name),
+    ``source_tier`` (serving tier of a download started now: none, edge, local, central),
+    ``target_task`` (task of a download started or a model evicted, -1 otherwise), ``variant``
+    (depth, prune, bits level indices and ``integer`` of a download started now; -1 otherwise),
+    ``download_latency_s`` (its latency if this step's rate held), ``downloaded`` (a download
+    completed), ``cancelled``, ``requests``, ``served_requests``, ``failed_requests``,
+    ``no_model_requests``, ``late_requests``, ``accuracy`` (mean over this step's requests, 0
+    when none), ``accuracy_sum``, ``energy_j``, ``energy_radio_j``, ``air_bytes``,
+    ``backhaul_bytes``, ``invalid_action``, ``invalid_actions`` (count since reset),
+    ``energy_left_j``, ``task`` (the current task after the step), ``action_mask`` (valid
+    actions of the next state in the form ``action_space.sample(mask=...)`` takes) and
+    ``joint_action_mask`` (the exact joint mask over flat actions, bool [n_actions]).
     """
 
     def __init__(self, params: SimParams) -> None:
-        lv = np.array([params.variant_levels(v) for v in range(params.n_variants)], dtype=np.int64)
+        lv = np.array([params.variant_levels(g) for g in range(params.no_model + 1)], dtype=np.int64)
         self._lv = (lv[:, 0], lv[:, 1], lv[:, 2])
-        self._lv_list = [tuple(r) for r in lv.tolist()]
+        self._integer = params.var_integer
+        self._src = params.act_src
 
-    def step(self, res: StepResult, invalid_count: Any, energy_left_j: Any, action_mask: np.ndarray) -> dict:
-        """The info dict of one step (see the class docstring)."""
+    def step(self, res: StepResult, invalid_count: np.ndarray, energy_left_j: np.ndarray, task: np.ndarray,
+             action_mask: Any, joint_mask: np.ndarray | None) -> dict:
+        """The info dict of one step, arrays over the rows (see the class docstring)."""
         req = res.requests
-        if isinstance(res.reward, np.ndarray):
-            terms = {name: res.terms[:, j] for j, name in enumerate(TERM_NAMES)}
-            dmiss, invalid = res.deadline_miss.astype(np.float64), res.invalid.astype(np.float64)
-            tier = _SOURCE_NAMES[res.source_tier.astype(np.int64)]
-            v = res.variant
-            variant = {"depth": self._lv[0][v], "prune": self._lv[1][v], "bits": self._lv[2][v]}
-            acc = np.divide(res.accuracy_sum, req, out=np.zeros_like(req), where=req > 0)
-        else:
-            terms = dict(zip(TERM_NAMES, res.terms))
-            dmiss, invalid = float(res.deadline_miss), float(res.invalid)
-            tier = SOURCES[res.source_tier]
-            d, p, b = self._lv_list[res.variant]
-            variant = {"depth": d, "prune": p, "bits": b}
-            acc = res.accuracy_sum / req if req > 0 else 0.0
-        return {
-            "reward_terms": terms,
-            "cost": dict(zip(COST_NAMES, (res.latency_violations, dmiss, res.energy_over_j, invalid))),
-            "latency_s": res.latency_s,
-            "energy_j": res.energy_j,
-            "bytes_downloaded": res.bytes_downloaded,
-            "backhaul_bytes": res.backhaul_bytes,
-            "source_tier": tier,
-            "variant": variant,
-            "accuracy": acc,
-            "accuracy_sum": res.accuracy_sum,
+        g = res.variant
+        started = res.source_tier > 0
+        acc = np.divide(res.accuracy_sum, req, out=np.zeros_like(req), where=req > 0)
+        failed = req - res.served
+        info = {
+            "reward_terms": {name: res.terms[:, j] for j, name in enumerate(TERM_NAMES)},
+            "cost": dict(zip(COST_NAMES, (res.energy_j, failed))),
+            "action_source": _SOURCE_NAMES[self._src[res.action]],
+            "source_tier": _TIER_NAMES[res.source_tier],
+            "target_task": res.target_task,
+            "variant": {"depth": self._lv[0][g], "prune": self._lv[1][g], "bits": self._lv[2][g],
+                        "integer": np.where(started, self._integer[g], False)},
+            "download_latency_s": res.download_latency_s,
+            "downloaded": res.downloaded,
+            "cancelled": res.cancelled,
             "requests": req,
             "served_requests": res.served,
-            "failed_requests": req - res.served,
+            "failed_requests": failed,
+            "no_model_requests": res.no_model,
+            "late_requests": res.late,
+            "accuracy": acc,
+            "accuracy_sum": res.accuracy_sum,
+            "energy_j": res.energy_j,
+            "energy_radio_j": res.energy_radio_j,
+            "air_bytes": res.air_bytes,
+            "backhaul_bytes": res.backhaul_bytes,
             "invalid_action": res.invalid,
             "invalid_actions": invalid_count,
             "energy_left_j": energy_left_j,
-            "action_mask": action_mask,
+            "task": task,
         }
+        if action_mask is not None:
+            info["action_mask"] = action_mask
+        if joint_mask is not None:
+            info["joint_action_mask"] = joint_mask
+        return info
 
 
 def info_rows(info: dict[str, Any], skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -202,7 +202,7 @@ class MixedVectorEnv(gym.vector.VectorEnv):
         return self._concat_obs(obs), _merge_infos(infos, self._sizes)
 
     def step(self, actions):
-        """Step every row (actions ``int [N]`` or ``int [N, 4]``); returns the batched 5-tuple."""
+        """Step every row (actions ``int [N]`` or ``int [N, 3]``); returns the batched 5-tuple."""
         a = check_actions(actions, self.num_envs, self.action_mode, self.n_actions, self.nvec,
                           self.single_action_space)
         outs = [env.step(part) for env, part in zip(self.envs, self._split(a))]

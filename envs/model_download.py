@@ -18,11 +18,13 @@ from envs.adapter import (
     check_choice,
     component_masks,
     group_index,
+    gym_mask,
+    info_rows,
     make_params,
     observation_space,
 )
 from envs.sim import BatchSim
-from envs.sim.exogenous import E_HOUR, E_RATE, E_RATE_EST, E_SNR_DB, E_ZONE
+from envs.sim.exogenous import E_HOUR, E_RATE, E_RATE_EST, E_SINR_DB, E_ZONE
 from envs.sim.params import SOURCES
 
 
@@ -32,124 +34,113 @@ class ModelDownloadEnv(gym.Env):
     ## Description
 
     An edge device (smartphone, XR glasses, IoT sensor, vehicle, drone) serves inference requests
-    of the application (task) it is currently running. Tasks switch as a Markov chain (day/night
-    matrices), the device moves through cells and zones, and its downlink follows 3GPP TR 38.901
-    path loss, LoS/NLoS, shadowing, time-correlated fading, blockage and cell load. Every step
-    (``dt_s`` seconds) the agent decides whether to keep the on-board model or to download a
-    model for the current task from the edge cache, the local or the central library tier, and
-    how much to compress it (depth, parameter, bit level). A download first takes its round trips
-    and the tier's on-the-fly compression time, then moves its bytes at each step's true rate
-    ``min(air rate, backhaul)``, possibly over several steps; the old model keeps serving until
-    the new one has fully arrived (in-situ replacement). Variants come from library profiles
-    (``compression/profiles``): real measured models (IoT) or reference-scale architectures.
-    Model: Huang et al., "In-situ Model Downloading to Realize Versatile Edge AI in 6G Mobile
-    Networks", IEEE Wireless Communications 2023. Full system model: ``docs/model.md`` and
-    :mod:`envs.sim`.
+    of the application (task) it is running. Tasks change as a semi-Markov process (log-normal
+    sessions; the next task depends on the zone and the time of day), the device moves through
+    cells and zones, and its downlink follows 3GPP TR 38.901 path loss, LoS/NLoS, shadowing,
+    blockage, cell load and interference from neighbour cells, with the fast fading of each step
+    averaged. The device has a *model store* that holds one model per task, up to its storage.
+    Every step (``dt_s`` seconds) the agent keeps, downloads a variant of *any* task's model
+    (prefetching) from the edge, the local or the central tier of the AI library, cancels the
+    download in flight, or evicts a model. Variants differ in depth, pruning and bits, in
+    arithmetic (weight-only float or integer W8A8) and in where they exist (fine-tuned pruned
+    variants only where a tier stores them; training-free ones are also made on the fly at the
+    edge). A download waits its round trips (and the radio's promotion), then moves its bytes at
+    each step's true rate; integer-coded variants arrive bit-plane by bit-plane, most significant
+    first, and serve at the per-plane accuracy as they refine (progressive replacement). Requests
+    queue FIFO at the device and fail when waiting + inference exceed the task's budget. Energy
+    (receive power, radio tail, promotion, arithmetic and memory traffic of inference) comes out
+    of a battery that terminates the episode when empty. Model: Huang et al., "In-situ Model
+    Downloading to Realize Versatile Edge AI in 6G Mobile Networks", IEEE Wireless
+    Communications 2023. Full system model with formulas and sources: ``docs/model.md``.
 
     ## Action Space
 
-    ``MultiDiscrete([4, n_depth, n_prune, n_bits])`` (``action_mode="multidiscrete"``), or
-    ``Discrete(n_actions)`` with ``n_actions = 4 * n_depth * n_prune * n_bits`` and
-    ``a = np.ravel_multi_index((source, depth, prune, bits), (4, n_depth, n_prune, n_bits))``
-    (``action_mode="discrete"``).
+    ``MultiDiscrete([6, K, M])`` (``action_mode="multidiscrete"``), or ``Discrete(6 K M)`` with
+    ``a = (source * K + task) * M + entry`` (``action_mode="discrete"``); K tasks, M =
+    ``library.menu_size`` variants per task (``env.unwrapped.params.menu`` lists them).
 
     | Component | Values | Meaning |
     |-----------|--------|---------|
-    | source | 0 keep, 1 edge, 2 local, 3 central | where to download from (keep: no download; the other components are then ignored) |
-    | depth | 0 .. n_depth-1 | depth level index into the task's profile (blocks kept; last = full depth) |
-    | prune | 0 .. n_prune-1 | parameter level (profile order: none, structured 25/50/75 %, unstructured 25/50/75/90 %) |
-    | bits | 0 .. n_bits-1 | bit-width level (profile order: 32, 16, 8, 6, 4, 2) |
+    | source | 0 keep, 1 cancel, 2 evict, 3 edge, 4 local, 5 central | what to do; 3-5 download from that tier |
+    | task | 0 .. K-1 | the task whose model is downloaded or evicted (keep, cancel: 0) |
+    | entry | 0 .. M-1 | the menu entry (variant) to download (keep, cancel, evict: 0) |
 
-    Valid actions (``action_masks()``, ``info["action_mask"]``): keep is always valid; a
-    download is invalid if the variant does not exist in the task's profile, does not fit the
-    device's model storage, a download is already in flight, or the tier lacks the model and the
-    scenario does not let requests fall through to the next tier. An invalid action is executed
-    as a *keep* (no-op) and penalised by the ``invalid_action`` term; it is counted in
-    ``info["invalid_actions"]``. An action outside the action space raises ``ValueError``.
+    A download is valid when no download is in flight, the tier can serve the variant (or
+    forwards the request up when the scenario allows it) and the variant fits the free storage
+    beside every model on board (double buffering); cancel needs a download in flight, evict a
+    model of the task. Invalid actions are executed as *keep* and penalised (``invalid_action``).
+    ``info["action_mask"]`` has the form ``action_space.sample(mask=...)`` takes (int8; for
+    MultiDiscrete a tuple of per-component masks, which can only express a *factored* mask: a
+    combination allowed component by component may still be invalid); the exact joint mask over
+    flat actions is ``info["joint_action_mask"]`` and ``env.unwrapped.flat_action_mask()``.
+    ``action_masks()`` (sb3-contrib MaskablePPO) is the joint mask in discrete mode and the
+    concatenated component masks in multi-discrete mode.
 
     ## Observation Space
 
-    ``Box(-1, 1, (obs_dim,), float32)`` with ``obs_dim = K + 43`` for K tasks
-    (``obs_mode="flat"``), or a ``Dict`` of the five groups below (``obs_mode="dict"``).
-    ``env.unwrapped.feature_names`` lists (group, name) per index, in the order of this table
-    (rows in table order; a row naming several features expands in the order given). log is log10.
+    ``Box(-1, 1, (obs_dim,), float32)`` (``obs_mode="flat"``) or a ``Dict`` of the groups
+    hardware, context, channel, library, store (``obs_mode="dict"``).
+    ``env.unwrapped.feature_names`` lists (group, name) per index, in this order (log is log10):
 
-    | Group | Feature | Unit / normalisation | Range |
-    |-------|---------|----------------------|-------|
-    | device | class one-hot (smartphone, xr_glasses, iot_sensor, vehicle, drone) | 0/1 | [0, 1] |
-    | device | compute | (log(MAC/s) - 9) / 6 | [-1, 1] |
-    | device | storage | (log(bytes) - 3) / 10 | [0, 1] |
-    | device | rx_power | log(1 + W) / 3 | [0, 1] |
-    | context | task one-hot (K entries) | 0/1 | [0, 1] |
-    | context | request_rate | log(1 + requests/s of the task) / 4 | [0, 1] |
-    | context | latency_budget | (log(s) + 4) / 5, inference budget of the task | [0, 1] |
-    | context | download_deadline | (log(s) + 4) / 5 | [0, 1] |
-    | context | zone | zone index / (n_zones - 1) | [0, 1] |
-    | context | handover | 1 if the serving cell changed this step | [0, 1] |
-    | context | hour_sin, hour_cos | sin/cos(2 pi hour / 24) | [-1, 1] |
-    | context | day | 1 in day hours | [0, 1] |
-    | channel | snr_est | estimated SNR in dB / 50 (delayed, noisy) | [-1, 1] |
-    | channel | rate_est, rate_est_prev1, rate_est_prev2 | log(bit/s) / 11, now and 1, 2 steps before | [0, 1] |
-    | channel | blocked | 1 if the link was blocked (delayed) | [0, 1] |
-    | channel | bandwidth_share | 1 / (1 + other users) (delayed) | [0, 1] |
-    | channel | distance | 2D distance to the serving site / inter-site distance | [0, 1] |
-    | library | local_has_task | the zone's local tier holds the task's model | [0, 1] |
-    | library | rtt_edge, rtt_local, rtt_central | (log(s + 1e-4) + 4) / 4 | [0, 1] |
-    | library | backhaul_edge, backhaul_local, backhaul_central | log(bit/s) / 11 | [0, 1] |
-    | device | energy_left | J left / episode budget (stops at 0: terminated) | [0, 1] |
-    | context | episode_progress | step / horizon | [0, 1] |
-    | model | has_model, task_match | on-board model exists / is for the current task | [0, 1] |
-    | model | accuracy | on-board model's accuracy | [0, 1] |
-    | model | size_fraction | on-board model's bytes / storage | [0, 1] |
-    | model | bits | bit width / 32 | [0, 1] |
-    | model | latency_ok | its inference latency meets its task's budget | [0, 1] |
-    | model | download_pending | a download is in flight | [0, 1] |
-    | model | download_remaining | bytes still to arrive / model storage | [0, 1] |
-    | model | pending_task_match, pending_accuracy | of the model in flight | [0, 1] |
-    | library | edge_has_task | the current zone's edge cache holds the task's model | [0, 1] |
+    | Group | Feature | Normalisation |
+    |-------|---------|---------------|
+    | hardware | class one-hot (smartphone, xr_glasses, iot_sensor, vehicle, drone) | 0/1 |
+    | hardware | compute, int8_speedup, storage | (log MAC/s - 9) / 6; log(1 + x) / 2; (log bytes - 3) / 10 |
+    | context | task one-hot (K) | 0/1 |
+    | context | time_in_task | log(1 + s) / 4 |
+    | context | request_rate, latency_budget | log(1 + 1/s) / 4; (log s + 4) / 5 of the current task |
+    | context | zone, handover, hour_sin, hour_cos, day | index / (zones - 1); 0/1; sin, cos(2 pi h / 24); 0/1 |
+    | channel | sinr_est | estimated SINR dB / 50 (delayed, noisy) |
+    | channel | rate_est, rate_est_prev1, rate_est_prev2 | log(bit/s) / 11, now and 1, 2 steps before (delayed, noisy) |
+    | channel | blocked, bandwidth_share, distance | blocked fraction of the step, 1 / (1 + other users) (delayed); d / ISD |
+    | library | local_has_<task> (K) | the zone's local tier stores the task |
+    | library | rtt_edge/local/central, backhaul_edge/local/central | (log(s + 1e-4) + 4) / 4; log(bit/s) / 11 |
+    | hardware | energy_left, storage_free, queue_backlog, radio_tail | J / budget; free / storage; backlog / budget; tail left / tail |
+    | context | episode_progress | step / horizon |
+    | store | per task: has_model, accuracy, bits, size, service_over_budget, integer, planes | 0/1; [0, 1]; bits / 32; bytes / storage; min(service / budget, 1); 0/1; planes on board / planes |
+    | store | download_pending, download_remaining, download_accuracy, download_planes | 0/1; bytes left / size; final accuracy; planes arrived / planes |
+    | store | download_task_<task> (K) | one-hot of the task being downloaded |
+    | library | edge_has_<task> (K) | the zone's edge caches the task's full model |
 
     ## Rewards
 
-    The reward is the sum of weighted named terms (weights in the scenario's ``reward:``
-    section); ``info["reward_terms"]`` holds each signed, weighted term:
+    The sum of weighted named terms (weights in the scenario's ``reward:`` section);
+    ``info["reward_terms"]`` holds each signed, weighted term:
 
-    * ``accuracy`` (+): accuracy summed over this step's requests (0 for a failed request:
-      wrong-task or no model, or inference over budget), per expected request of the task.
-    * ``latency_violation`` (-): requests whose inference latency exceeded the task's budget,
-      per expected request.
-    * ``deadline_miss`` (-): 1 if a download started this step exceeds the download deadline.
-    * ``energy`` (-): energy beyond the per-step allowance (budget / horizon), in allowances.
-    * ``backhaul`` (-): bytes over the backhaul (local/central downloads, edge cache fills) per
-      full model size.
+    * ``accuracy`` (+): accuracy summed over this step's served requests, per expected request.
+    * ``failed_requests`` (-): requests without a model of their task, or over their budget
+      (waiting + inference), per expected request.
+    * ``energy`` (-): energy spent this step in units of battery / horizon (priced per joule).
+    * ``air_bytes`` (-): GB received over the air; ``backhaul_bytes`` (-): GB over the backhaul.
     * ``invalid_action`` (-): 1 for an invalid action.
 
-    ``info["cost"]`` holds constraint costs (>= 0) for constrained RL: ``latency_violation``
-    (requests), ``deadline_miss`` (0/1), ``energy_over_budget_j`` (J beyond the allowance),
-    ``invalid_action`` (0/1).
+    ``info["cost"]`` holds constraint costs for constrained RL: ``energy_j`` and
+    ``failed_requests``.
 
     ## Starting State
 
-    Position along the route, direction, hour (within the scenario's range), task, LoS and
-    blockage state, fading and shadowing are drawn from their distributions; the device holds a
-    random variant (that fits its storage) of a random task; each (zone, task) model is in the
-    edge cache with ``initial_fill_prob`` (up to capacity); energy is full; no download in flight.
+    Position, direction, hour, task (part-way through a session), LoS and blockage state,
+    shadowing, cell and neighbour loads are drawn from their distributions; the store holds one
+    random variant (that fits) of a random task; each (zone, task) full model is in the edge
+    cache with ``initial_fill_prob``; battery full; nothing in flight; radio idle.
 
     ## Episode End
 
-    * Termination: the energy budget is spent (energy left <= 0).
-    * Truncation: after the scenario's ``max_episode_steps`` (the env sets ``truncated`` itself, and
-      the registered ids also carry it as ``max_episode_steps``). ``gym.make(id,
-      max_episode_steps=N)`` can shorten an episode; a longer horizon needs a scenario file with a
-      larger ``max_episode_steps`` (``insitu/Custom-v0``).
+    * Termination: the battery is empty.
+    * Truncation: after the scenario's ``max_episode_steps`` (also set as the registration's
+      ``max_episode_steps``). A shorter episode with a consistent episode progress and energy
+      price: the scenario override ``gymnasium.make("insitu/Custom-v1", scenario=...,
+      max_episode_steps=N)`` is taken by Gymnasium as its time limit, so change the horizon in
+      the scenario file. Stepping after the end warns.
 
     ## Arguments
 
     ```python
     import gymnasium as gym
     import envs  # registers the insitu/ ids
-    env = gym.make("insitu/UrbanSmartphone-v0", action_mode="discrete", obs_mode="flat",
-                   render_mode="ansi", dt_s=0.5, channel__bandwidth_hz=200e6)
-    env = gym.make("insitu/Custom-v0", scenario="my_scenario.yaml")
+    env = gym.make("insitu/UrbanSmartphone-v1", action_mode="discrete", obs_mode="flat",
+                   render_mode="ansi", channel__bandwidth_hz=200e6)
+    env = gym.make("insitu/Custom-v1", scenario="my_scenario.yaml")
     ```
 
     * ``scenario``: shipped scenario name (``scenarios.available_scenarios()``) or a YAML path.
@@ -160,11 +151,18 @@ class ModelDownloadEnv(gym.Env):
       ``channel__carrier_hz=60e9``, ``device={"storage_bytes": 1e8}``).
 
     Extras beyond Gymnasium: ``action_masks()``, ``flat_action_mask()``, ``planning_view()``,
-    ``one_step_rewards()``, ``n_actions``, ``action_to_flat(a)``, ``flat_to_action(i)``.
+    ``one_step_rewards()``, ``n_actions``, ``action_to_flat(a)``, ``flat_to_action(i)``, ``sim``.
 
     ## Version History
 
-    * v0: initial version.
+    * v1: model store with prefetching, eviction and cancelling; progressive bit-plane
+      downloads; semi-Markov tasks depending on zone and time of day; published ImageNet accuracy
+      for reference models, stored vs on-the-fly variants, weight-only vs integer arithmetic;
+      SINR with neighbour interference, fading averaged within a step, exact blockage with
+      blocked fractions, fresh shadowing after handovers, RMa for rural macro cells; FIFO
+      inference queue; memory and radio-tail energy, a battery priced per joule that
+      terminates; new reward terms and costs.
+    * v0: initial version (one model on board, current task only, per-step energy hinge).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -177,6 +175,7 @@ class ModelDownloadEnv(gym.Env):
         check_choice("obs_mode", obs_mode, OBS_MODES)
         check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]), none_ok=True)
         self.scenario, self.params = make_params(str(scenario), **overrides)
+        self._ended = False
         self.action_mode, self.obs_mode, self.render_mode = action_mode, obs_mode, render_mode
         p = self.params
         self.sim = BatchSim(p, 1)
@@ -186,8 +185,8 @@ class ModelDownloadEnv(gym.Env):
         self.feature_names = self.sim.feature_names
         self._group_idx = group_index(self.feature_names)
         self.observation_space = observation_space(self.feature_names, obs_mode)
-        self._levels = [p.variant_levels(v) for v in range(p.n_variants)]
         self._info = InfoBuilder(p)
+        self._mask: np.ndarray | None = None
         self._history: deque = deque(maxlen=200)
         self._last: dict[str, Any] | None = None
         self._ever_reset = False
@@ -215,16 +214,18 @@ class ModelDownloadEnv(gym.Env):
         """Start an episode (see Starting State); ``options`` is accepted and unused."""
         super().reset(seed=seed)
         self.sim.reset_rows([0], [self.np_random])
+        self._ended = False
         self._ever_reset = True
         self._history.clear()
         self._last = None
-        obs = self._obs()
-        info = {"action_mask": self.sim.action_mask_row(0), "task": int(self.sim.exo.ci[0, 0, 0]),
-                "energy_left_j": float(self.sim.state.dyn.energy_left_j[0])}
-        return obs, info
+        self._mask = None
+        m = self.flat_action_mask()
+        info = {"action_mask": gym_mask(m, self.nvec, self.action_mode), "joint_action_mask": m,
+                "task": int(self.sim.current_task()[0]), "energy_left_j": float(self.sim.state.dyn.energy_left_j[0])}
+        return self._obs(), info
 
     def _obs(self):
-        flat = self.sim.observe_row(0)
+        flat = self.sim.observe()[0]
         if self.obs_mode == "dict":
             return {g: flat[ix] for g, ix in self._group_idx.items()}
         return flat
@@ -234,29 +235,34 @@ class ModelDownloadEnv(gym.Env):
         if not self._ever_reset:
             raise RuntimeError("call reset() before step()")
         a = self.action_to_flat(action)
+        if self._ended:
+            gym.logger.warn("step() called after the episode ended (terminated or truncated); call reset() first: "
+                            "the simulation goes on, but its returns mean nothing")
         sim = self.sim
-        rs = sim.step_row(0, a)
+        res = sim.step(np.array([a]))
+        self._ended = bool(res.terminated[0] or res.truncated[0])
+        self._mask = None
         st = sim.state
-        info = self._info.step(rs, int(st.invalid_count[0]), float(st.dyn.energy_left_j[0]),
-                               sim.action_mask_row(0))
+        m = self.flat_action_mask()
+        info = info_rows(self._info.step(res, st.invalid_count, st.dyn.energy_left_j, sim.current_task(),
+                                         None, None))[0]
+        info["action_mask"] = gym_mask(m, self.nvec, self.action_mode)
+        info["joint_action_mask"] = m
         if self.render_mode is not None:
-            self._record(a, rs, info)
-        return self._obs(), float(rs.reward), bool(rs.terminated), bool(rs.truncated), info
+            self._record(a, res, info)
+        return self._obs(), float(res.reward[0]), bool(res.terminated[0]), bool(res.truncated[0]), info
 
     # ------------------------------------------------------------------ extras
     def flat_action_mask(self) -> np.ndarray:
-        """Joint mask over the flat actions: bool [n_actions]."""
-        return self.sim.action_mask_row(0)
+        """Joint mask over the flat actions: bool [n_actions] (a fresh array)."""
+        if self._mask is None:
+            self._mask = self.sim.action_masks()[0]
+        return self._mask.copy()
 
     def action_masks(self) -> np.ndarray:
-        """Masks for sb3-contrib MaskablePPO.
-
-        Discrete mode: the joint flat mask. Multi-discrete mode: the concatenated per-component
-        masks (length 4 + n_depth + n_prune + n_bits): value x of a component is allowed if some
-        valid joint action has it (component masks cannot express every joint constraint; a
-        combination that is invalid jointly is handled as a penalised no-op).
-        """
-        m = self.sim.action_mask_row(0)
+        """Masks for sb3-contrib MaskablePPO: the joint flat mask (discrete mode) or the
+        concatenated per-component masks (multi-discrete mode; factored, see the docstring)."""
+        m = self.flat_action_mask()
         if self.action_mode == "discrete":
             return m
         return component_masks(m, self.nvec)
@@ -270,23 +276,19 @@ class ModelDownloadEnv(gym.Env):
         return self.sim.one_step_rewards(0)
 
     # ------------------------------------------------------------------ rendering
-    def _record(self, a: int, rs, info: dict) -> None:
+    def _record(self, a: int, res, info: dict) -> None:
         sim = self.sim
         st = sim.state
-        k = int(st.k[0]) - 1 if int(st.k[0]) > 0 else 0
+        k = max(int(st.k[0]) - 1, 0)
         f = sim.exo.f[0, k]
-        mi = int(st.dyn.model[0])
-        m, v = divmod(mi, sim.V)
-        onboard = (self.scenario.tasks[m].name if m < sim.K else "none",
-                   self._levels[v] if m < sim.K else None,
-                   float(self.params.accuracy[m, v]) if m < sim.K else 0.0)
+        task = int(sim.current_task()[0])
+        acc = float(info["accuracy"])
         self._last = {"t": int(st.t[0]), "action": np.unravel_index(a, tuple(self.nvec)),
-                      "rate": float(f[E_RATE]), "rate_est": float(f[E_RATE_EST]),
-                      "snr_db": float(f[E_SNR_DB]), "hour": float(f[E_HOUR]), "zone": int(f[E_ZONE]),
-                      "onboard": onboard, "info": info, "reward": float(rs.reward),
-                      "pending": bool(st.dyn.pending[0] > 0)}
-        self._history.append((int(st.t[0]), float(f[E_RATE]), onboard[2], info["energy_left_j"],
-                              rs.source_tier))
+                      "rate": float(f[E_RATE]), "rate_est": float(f[E_RATE_EST]), "sinr_db": float(f[E_SINR_DB]),
+                      "hour": float(f[E_HOUR]), "zone": int(f[E_ZONE]), "task": task, "info": info,
+                      "reward": float(res.reward[0]), "pending": bool(st.dyn.dl_active[0])}
+        self._history.append((int(st.t[0]), float(f[E_RATE]), acc, info["energy_left_j"],
+                              int(res.source_tier[0])))
 
     def render(self):
         """``"ansi"``: text dashboard of the last step; ``"rgb_array"``: a matplotlib frame."""
@@ -297,26 +299,39 @@ class ModelDownloadEnv(gym.Env):
             return self._render_ansi()
         return self._render_rgb()
 
+    def _store_text(self) -> str:
+        p, d = self.params, self.sim.state.dyn
+        parts = []
+        for k, t in enumerate(self.scenario.tasks):
+            g = int(d.store_var[0, k])
+            if g == p.no_model:
+                continue
+            pl = int(d.store_planes[0, k])
+            parts.append(f"{t.name}: acc {p.var_plane_accuracy[g, pl - 1]:.3f} "
+                         f"{p.var_size_bytes[g] / 1e6:.1f} MB {int(p.var_bits[g])}b"
+                         f"{'i' if p.var_integer[g] else ''} {pl}/{int(p.var_planes[g])} planes")
+        return "; ".join(parts) or "empty"
+
     def _render_ansi(self) -> str:
         L = self._last
+        tasks = self.scenario.tasks
         if L is None:
-            return f"[{self.scenario.name}] episode start, task {self.scenario.tasks[int(self.sim.exo.ci[0, 0, 0])].name}\n"
+            return (f"[{self.scenario.name}] episode start, task {tasks[int(self.sim.current_task()[0])].name}; "
+                    f"store: {self._store_text()}\n")
         i = L["info"]
-        src = SOURCES[int(L["action"][0])]
-        name, lv, acc = L["onboard"]
-        terms = " ".join(f"{k}={v:+.3f}" for k, v in i["reward_terms"].items())
+        s, k, e = L["action"]
+        terms = " ".join(f"{n}={v:+.3f}" for n, v in i["reward_terms"].items())
         return (
             f"[{self.scenario.name}] t={L['t']:4d} hour={L['hour']:5.2f} zone={L['zone']} "
-            f"task={self.scenario.tasks[int(self.sim.current_task()[0])].name}\n"
-            f"  channel: SNR {L['snr_db']:6.1f} dB  rate {L['rate'] / 1e6:10.2f} Mbit/s  "
+            f"task={tasks[L['task']].name}\n"
+            f"  channel: SINR {L['sinr_db']:6.1f} dB  rate {L['rate'] / 1e6:10.2f} Mbit/s  "
             f"(estimate {L['rate_est'] / 1e6:10.2f})\n"
-            f"  action: {src} depth={L['action'][1]} prune={L['action'][2]} bits={L['action'][3]}"
-            f"{'  INVALID (no-op)' if i['invalid_action'] else ''}\n"
-            f"  download: {i['bytes_downloaded'] / 1e6:.3f} MB via {i['source_tier']}  latency {i['latency_s'] * 1e3:.2f} ms"
-            f"  {'in flight' if L['pending'] else ''}\n"
-            f"  on board: {name} {lv} accuracy {acc:.3f}\n"
-            f"  requests {i['requests']:.0f} served {i['served_requests']:.2f} accuracy {i['accuracy']:.3f}"
-            f"  energy {i['energy_j']:.4f} J (left {i['energy_left_j']:.2f} J)\n"
+            f"  action: {SOURCES[int(s)]} task={tasks[int(k)].name} entry={int(e)}"
+            f"{'  INVALID (keep)' if i['invalid_action'] else ''}  tier {i['source_tier']}"
+            f"  {'downloading' if L['pending'] else ''}\n"
+            f"  store: {self._store_text()}\n"
+            f"  requests {i['requests']:.0f} served {i['served_requests']:.0f} accuracy {i['accuracy']:.3f}"
+            f"  energy {i['energy_j']:.3f} J (left {i['energy_left_j']:.1f} J)\n"
             f"  reward {L['reward']:+.4f}: {terms}\n"
         )
 
@@ -333,12 +348,12 @@ class ModelDownloadEnv(gym.Env):
         axs[0, 0].set_title("air rate (bit/s)", fontsize=8)
         axs[0, 1].plot(t, h[:, 2] if len(h) else [], lw=1, drawstyle="steps-post")
         axs[0, 1].set_ylim(0, 1)
-        axs[0, 1].set_title("on-board model accuracy", fontsize=8)
+        axs[0, 1].set_title("accuracy of served requests", fontsize=8)
         axs[1, 0].plot(t, h[:, 3] if len(h) else [], lw=1)
         axs[1, 0].set_title("energy left (J)", fontsize=8)
         counts = np.bincount(h[:, 4].astype(int), minlength=4)[:4] if len(h) else np.zeros(4)
-        axs[1, 1].bar(SOURCES, counts)
-        axs[1, 1].set_title("tier usage", fontsize=8)
+        axs[1, 1].bar(["none", "edge", "local", "central"], counts)
+        axs[1, 1].set_title("downloads per tier", fontsize=8)
         for ax in axs.flat:
             ax.tick_params(labelsize=7)
         fig.suptitle(f"{self.scenario.name}  step {int(self.sim.state.t[0])}", fontsize=9)

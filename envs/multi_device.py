@@ -48,13 +48,13 @@ from envs.adapter import (
     InfoBuilder,
     check_action,
     check_choice,
+    gym_mask,
     info_rows,
     make_params,
 )
 from envs.adapter import action_space as make_action_space
 from envs.sim.cell import (
-    A_IS_DL,
-    A_TIER,
+    AT_TIER,
     SCHEDULERS,
     CellSim,
     air_shares,
@@ -130,7 +130,7 @@ class MultiDeviceEnv(ParallelEnv):
     mask), ``device_class(agent)``, ``edge_cache()`` (the shared cache, per zone and task).
     """
 
-    metadata = {"name": "insitu_multi_device_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+    metadata = {"name": "insitu_multi_device_v1", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, scenario: str = "urban_smartphone", n_devices: int | None = None,
                  scheduler: str | None = None, device_classes: list | None = None,
@@ -219,7 +219,6 @@ class MultiDeviceEnv(ParallelEnv):
         self._info = InfoBuilder(base_p)
         self._ss: np.random.SeedSequence | None = None
         self.alive = np.zeros(n, dtype=bool)
-        self.pend_tier = np.zeros(n)
         self.pf_avg = np.ones(n)
         self.load = np.zeros(n)
         self._last: dict[str, Any] | None = None
@@ -232,7 +231,7 @@ class MultiDeviceEnv(ParallelEnv):
         return self._obs_space
 
     def action_space(self, agent: str) -> spaces.Space:
-        """MultiDiscrete([4, n_depth, n_prune, n_bits]) or Discrete(n_actions), as the single env."""
+        """MultiDiscrete([6, K, M]) or Discrete(n_actions), as the single env."""
         self._check_agent(agent)
         return self._act_space
 
@@ -253,20 +252,20 @@ class MultiDeviceEnv(ParallelEnv):
     def _observe(self) -> np.ndarray:
         out = np.empty((self.n_devices, self.obs_dim), dtype=np.float32)
         for sim, devs in zip(self.sims, self._devs):
-            out[devs, :-1] = sim.observe() if sim.B > 1 else sim.observe_row(0)
+            out[devs, :-1] = sim.observe()
         out[:, -1] = self.load
         return out
 
     def _masks(self) -> np.ndarray:
         out = np.empty((self.n_devices, self.n_actions), dtype=bool)
         for sim, devs in zip(self.sims, self._devs):
-            out[devs] = sim.action_masks() if sim.B > 1 else sim.action_mask_row(0)
+            out[devs] = sim.action_masks()
         return out
 
     def action_mask(self, agent: str) -> np.ndarray:
         """Joint flat action mask of ``agent``: bool [n_actions]."""
         i = self._check_agent(agent)
-        return self.sims[self.dev_sim[i]].action_mask_row(int(self.dev_row[i]))
+        return self.sims[self.dev_sim[i]].action_masks()[int(self.dev_row[i])]
 
     def device_class(self, agent: str) -> str:
         """Device class name of ``agent``."""
@@ -291,7 +290,6 @@ class MultiDeviceEnv(ParallelEnv):
             sim.reset_rows(np.arange(len(devs)), [rngs[i] for i in devs])
         self.agents = list(self.possible_agents)
         self.alive[:] = True
-        self.pend_tier[:] = 0.0
         self.pf_avg = self._gather(lambda s: s.true_rates_bps())
         self.load[:] = 0.0
         self._last = None
@@ -299,7 +297,8 @@ class MultiDeviceEnv(ParallelEnv):
         masks = self._masks()
         observations = {a: obs[i] for i, a in enumerate(self.possible_agents)}
         tasks = self._gather(lambda s: s.current_task()).astype(int).tolist()
-        infos = {a: {"action_mask": masks[i], "device_class": self._class_names[i], "task": tasks[i]}
+        infos = {a: {"action_mask": gym_mask(masks[i], self.nvec, self.action_mode), "joint_action_mask": masks[i],
+                     "device_class": self._class_names[i], "task": tasks[i]}
                  for i, a in enumerate(self.possible_agents)}
         return observations, infos
 
@@ -325,11 +324,11 @@ class MultiDeviceEnv(ParallelEnv):
         inflight = np.empty(n, dtype=bool)
         for sim, devs in zip(self.sims, self._devs):
             rows = sim.action_rows(flat[devs])
-            is_dl[devs] = rows[:, A_IS_DL] > 0.0
-            tier[devs] = rows[:, A_TIER]
+            is_dl[devs] = sim.starts_download(flat[devs])
+            tier[devs] = np.where(sim.state.dyn.dl_active, sim.state.dyn.dl_tier, rows[:, AT_TIER])
             rate[devs] = sim.true_rates_bps()
             zone[devs] = sim.zones()
-            inflight[devs] = sim.state.dyn.pending > 0.0
+            inflight[devs] = sim.state.dyn.dl_active
         is_dl &= alive
         inflight &= alive
         active = is_dl | inflight
@@ -337,7 +336,7 @@ class MultiDeviceEnv(ParallelEnv):
         any_dl = bool(is_dl.any())
         any_active = bool(active.any())
         rate_share = air_shares(self.scheduler, active, zone, rate, self.pf_avg, self.n_zones)
-        bh_share = backhaul_shares(active, zone, np.where(is_dl, tier, self.pend_tier), self.n_zones)
+        bh_share = backhaul_shares(active, zone, tier, self.n_zones)
 
         # every device acts on the cache as it was at the start of the step (simultaneous moves)
         edge_before = self._edge_present.copy() if len(self.sims) > 1 and any_dl else None
@@ -350,21 +349,17 @@ class MultiDeviceEnv(ParallelEnv):
                 results.append(sim.step(flat[devs]))
 
         # scheduler and load state for the next step
-        self.pend_tier[is_dl] = tier[is_dl]
-        pend_after = self._gather(lambda s: s.state.dyn.pending)
-        self.pend_tier[pend_after <= 0.0] = 0.0
         if self.scheduler == "proportional_fair":
             self.pf_avg = pf_average(self.pf_avg, rate, self.pf_tc)
         self.load = np.minimum(counts[zone] / n, 1.0)
 
         obs = self._observe()
         masks = self._masks()
-        tasks = self._gather(lambda s: s.current_task()).astype(int).tolist()
         observations, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
         for (sim, devs), res in zip(zip(self.sims, self._devs), results):
             st = sim.state
-            rows = info_rows(self._info.step(res, st.invalid_count, st.dyn.energy_left_j, None),
-                             skip=("action_mask",))
+            rows = info_rows(self._info.step(res, st.invalid_count, st.dyn.energy_left_j, sim.current_task(),
+                                             None, None))
             rew, term, trunc = res.reward.tolist(), res.terminated.tolist(), res.truncated.tolist()
             for r, i in enumerate(devs.tolist()):
                 agent = self.possible_agents[i]
@@ -375,9 +370,10 @@ class MultiDeviceEnv(ParallelEnv):
                 terms[agent] = bool(term[r])
                 truncs[agent] = bool(trunc[r])
                 info = rows[r]
-                info["action_mask"] = masks[i]
+                info["action_mask"] = gym_mask(masks[i], self.nvec, self.action_mode)
+                info["joint_action_mask"] = masks[i]
                 info.update(rate_share=float(rate_share[i]), backhaul_share=float(bh_share[i]),
-                            cell_load=float(self.load[i]), device_class=self._class_names[i], task=tasks[i])
+                            cell_load=float(self.load[i]), device_class=self._class_names[i])
                 infos[agent] = info
         if self.render_mode is not None:
             self._last = {"infos": infos, "rewards": rewards}
@@ -398,7 +394,7 @@ class MultiDeviceEnv(ParallelEnv):
         for a, info in self._last["infos"].items():
             lines.append(f"  {a:>10} {info['device_class']:<10} {info['source_tier']:<7} "
                          f"share {info['rate_share']:.2f} bh {info['backhaul_share']:.2f} "
-                         f"lat {info['latency_s'] * 1e3:8.2f} ms acc {info['accuracy']:.3f} "
+                         f"lat {info['download_latency_s'] * 1e3:8.2f} ms acc {info['accuracy']:.3f} "
                          f"reward {self._last['rewards'][a]:+.3f}")
         return "\n".join(lines) + "\n"
 

@@ -28,16 +28,11 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from envs.sim.reward import COST_NAMES, TERM_NAMES
+from envs.adapter import gym_mask, info_rows
 from envs.vector import InsituVectorEnv
 
 #: Per-row methods answered by :meth:`InsituSB3VecEnv.env_method` / ``get_attr``.
 ROW_METHODS = ("action_masks", "flat_action_mask", "planning_view", "one_step_rewards")
-_SCALAR_KEYS = ("latency_s", "energy_j", "bytes_downloaded", "backhaul_bytes", "source_tier", "accuracy",
-                "accuracy_sum", "requests", "served_requests", "failed_requests", "invalid_action",
-                "invalid_actions", "energy_left_j")
-
-
 class InsituSB3VecEnv(VecEnv):
     """SB3 vector env of ``num_envs`` rows of one scenario (arguments as :class:`InsituVectorEnv`).
 
@@ -114,27 +109,27 @@ class InsituSB3VecEnv(VecEnv):
         self.venv.close()
 
     # ------------------------------------------------------------------ infos
+    def _row_masks(self, joint: np.ndarray, rows) -> list[tuple[Any, np.ndarray]]:
+        """(action_mask in the single env's form, joint_action_mask) of ``rows``."""
+        v = self.venv
+        return [(gym_mask(joint[r], v.nvec, v.action_mode), joint[r]) for r in rows]
+
     def _reset_info_list(self, info: dict[str, Any], rows) -> list[dict[str, Any]]:
-        masks, task, energy = info["action_mask"], info["task"], info["energy_left_j"]
-        return [{"action_mask": masks[r], "task": int(task[r]), "energy_left_j": float(energy[r])} for r in rows]
+        task, energy = info["task"], info["energy_left_j"]
+        out = []
+        for r, (m, jm) in zip(rows, self._row_masks(info["joint_action_mask"], rows)):
+            out.append({"action_mask": m, "joint_action_mask": jm, "task": int(task[r]),
+                        "energy_left_j": float(energy[r])})
+        return out
 
     def _step_info_list(self, info: dict[str, Any], term: np.ndarray, trunc: np.ndarray) -> list[dict[str, Any]]:
-        cols = [info[k].tolist() for k in _SCALAR_KEYS]
-        terms = [info["reward_terms"][k].tolist() for k in TERM_NAMES]
-        costs = [info["cost"][k].tolist() for k in COST_NAMES]
-        var = info["variant"]
-        variants = zip(var["depth"].tolist(), var["prune"].tolist(), var["bits"].tolist())
-        masks = info["action_mask"]
+        plain = _strip_masks(info)
+        out = info_rows(plain, skip=("action_mask", "joint_action_mask"))
         tl = (trunc & ~term).tolist()
-        out = []
-        for i, (row, t, c, (d, p, b), limit) in enumerate(zip(zip(*cols), zip(*terms), zip(*costs), variants, tl)):
-            dct = dict(zip(_SCALAR_KEYS, row))
-            dct["reward_terms"] = dict(zip(TERM_NAMES, t))
-            dct["cost"] = dict(zip(COST_NAMES, c))
-            dct["variant"] = {"depth": d, "prune": p, "bits": b}
-            dct["action_mask"] = masks[i]
-            dct["TimeLimit.truncated"] = limit
-            out.append(dct)
+        for i, (dct, (m, jm)) in enumerate(zip(out, self._row_masks(info["joint_action_mask"], range(len(out))))):
+            dct["action_mask"] = m
+            dct["joint_action_mask"] = jm
+            dct["TimeLimit.truncated"] = tl[i]
         return out
 
     # ------------------------------------------------------------------ masks and attributes
@@ -180,7 +175,7 @@ class InsituSB3VecEnv(VecEnv):
         if name == "action_masks":
             return self.venv.action_masks()[i]
         if name == "flat_action_mask":
-            return self.venv.flat_action_masks()[i]
+            return self.venv.flat_action_masks()[i].copy()
         return getattr(self.venv, name)(i, *args, **kwargs)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
@@ -205,3 +200,8 @@ class InsituSB3VecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         """No rendering in the batched env (render a single env instead)."""
         return [None] * self.num_envs
+
+
+def _strip_masks(info: dict[str, Any]) -> dict[str, Any]:
+    """A vector info without its ``_key`` masks (nested dicts too)."""
+    return {k: (_strip_masks(v) if isinstance(v, dict) else v) for k, v in info.items() if not k.startswith("_")}

@@ -1,6 +1,6 @@
 """Native Gymnasium vector env: N devices stepped together by ONE batched :class:`envs.sim.BatchSim`.
 
-``gymnasium.make_vec("insitu/UrbanSmartphone-v0", num_envs=N, vectorization_mode="vector_entry_point")``
+``gymnasium.make_vec("insitu/UrbanSmartphone-v1", num_envs=N, vectorization_mode="vector_entry_point")``
 (or ``InsituVectorEnv(N, scenario="urban_smartphone")``) returns an :class:`InsituVectorEnv`. There
 is no second copy of the physics: the single env (:class:`envs.ModelDownloadEnv`) is the same
 core with B = 1, and row i of this env, reset with ``seed + i``, reproduces a single env reset with
@@ -23,8 +23,10 @@ Gymnasium 1.x API (``AutoresetMode`` and ``metadata["autoreset_mode"]`` exist si
 * ``reset(seed=s)`` seeds row i with ``s + i`` (a list of N seeds/None is accepted too);
   ``reset()`` without a seed continues each row's generator, like a single env.
 * ``action_masks()``: the masks of the whole batch for sb3-contrib-style masking:
-  ``bool [N, n_actions]`` (discrete mode, the exact joint mask) or ``bool [N, 4 + n_depth +
-  n_prune + n_bits]`` (multi-discrete mode, per-component masks, as the single env).
+  ``bool [N, n_actions]`` (discrete mode, the exact joint mask) or ``bool [N, 6 + K + M]``
+  (multi-discrete mode, per-component masks, as the single env); ``info["action_mask"]`` is the
+  same as int8, ``info["joint_action_mask"]`` the exact joint masks ``bool [N, n_actions]``.
+* TorchRL: wrap it with ``autoreset_mode="disabled"`` (TorchRL resets ended rows itself).
 
 ``max_episode_steps`` (passed by ``make_vec`` from the registration) truncates like Gymnasium's
 ``TimeLimit`` wrapper around the single env; the scenario horizon truncates inside the core.
@@ -105,7 +107,7 @@ class InsituVectorEnv(gym.vector.VectorEnv):
     Args:
         num_envs: number of rows N (int >= 1).
         scenario: shipped scenario name or YAML path (as :class:`envs.ModelDownloadEnv`).
-        action_mode: ``"multidiscrete"`` (actions ``int [N, 4]``) or ``"discrete"`` (``int [N]``).
+        action_mode: ``"multidiscrete"`` (actions ``int [N, 3]``) or ``"discrete"`` (``int [N]``).
         obs_mode: ``"flat"`` (``float32 [N, obs_dim]``) or ``"dict"`` (dict of ``[N, group_dim]``).
         autoreset_mode: ``"next_step"`` (default), ``"same_step"`` or ``"disabled"`` (or the
             :class:`gymnasium.vector.AutoresetMode` member).
@@ -221,10 +223,18 @@ class InsituVectorEnv(gym.vector.VectorEnv):
         sim = self.sim
         masks = self.flat_action_masks()
         return {
-            "action_mask": masks, "_action_mask": rows_mask,
+            "action_mask": self._gym_masks(masks), "_action_mask": rows_mask,
+            "joint_action_mask": masks, "_joint_action_mask": rows_mask,
             "task": sim.current_task(), "_task": rows_mask,
             "energy_left_j": sim.energy_left_j(), "_energy_left_j": rows_mask,
         }
+
+    def _gym_masks(self, flat: np.ndarray) -> np.ndarray:
+        """int8 masks per row: the joint flat mask (discrete) or the concatenated component
+        masks (multi-discrete; factored)."""
+        if self.action_mode == "discrete":
+            return flat.astype(np.int8)
+        return component_masks(flat, self.nvec).astype(np.int8)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every row (or the rows of ``options["reset_mask"]``); see the module docstring.
@@ -262,8 +272,9 @@ class InsituVectorEnv(gym.vector.VectorEnv):
     def _step_info(self, res, rows_mask: np.ndarray) -> dict[str, Any]:
         """The single env's step info, batched (each key masked by ``rows_mask``)."""
         sim = self.sim
-        info = self._info.step(res, sim.state.invalid_count.copy(), sim.energy_left_j(),
-                               self.flat_action_masks())
+        masks = self.flat_action_masks()
+        info = self._info.step(res, sim.state.invalid_count.copy(), sim.energy_left_j(), sim.current_task(),
+                               self._gym_masks(masks), masks)
         m = rows_mask
         for sub in ("reward_terms", "cost", "variant"):
             d = info[sub]
@@ -299,8 +310,8 @@ class InsituVectorEnv(gym.vector.VectorEnv):
             terminated = res.terminated & stepped
             truncated = truncated & stepped
             info = self._step_info(res, stepped)  # after the reset: reset rows' values
-            info["_energy_left_j"] = info["_action_mask"] = self._all
-            info["task"], info["_task"] = sim.current_task(), ~stepped
+            for key in ("energy_left_j", "action_mask", "joint_action_mask", "task"):
+                info[f"_{key}"] = self._all
         else:
             if mode == AutoresetMode.DISABLED and self._done.any():
                 i = int(np.argmax(self._done))
@@ -326,8 +337,8 @@ class InsituVectorEnv(gym.vector.VectorEnv):
                     self._reset_rows(rows, None)
                     stepped = ~ended
                     info = self._step_info(res, stepped)
-                    info["_energy_left_j"] = info["_action_mask"] = self._all
-                    info["task"], info["_task"] = sim.current_task(), ended
+                    for key in ("energy_left_j", "action_mask", "joint_action_mask", "task"):
+                        info[f"_{key}"] = self._all
                     info["final_obs"], info["_final_obs"] = final_obs, ended
                     info["final_info"], info["_final_info"] = final_info, ended
             else:
@@ -341,7 +352,17 @@ class InsituVectorEnv(gym.vector.VectorEnv):
 
 
 def make_custom_vec(num_envs: int = 1, scenario: str | None = None, **kwargs: Any) -> InsituVectorEnv:
-    """Vector entry point of ``insitu/Custom-v0``: ``scenario`` (a YAML path or name) is required."""
+    """Vector entry point of ``insitu/Custom-v1``: ``scenario`` (a YAML path or name) is required."""
     if scenario is None:
-        raise TypeError('insitu/Custom-v0 needs the argument scenario="path/to/scenario.yaml"')
+        raise TypeError('insitu/Custom-v1 needs the argument scenario="path/to/scenario.yaml"')
     return InsituVectorEnv(num_envs, scenario=scenario, **kwargs)
+
+
+def make_registered_vec(num_envs: int = 1, registered_scenario: str = "urban_smartphone", scenario: Any = None,
+                        **kwargs: Any) -> InsituVectorEnv:
+    """Vector entry point of the ids of the shipped scenarios (``scenario=`` refused, as for the
+    single env: it belongs to ``insitu/Custom-v1``)."""
+    if scenario is not None and scenario != registered_scenario:
+        raise ValueError(f"argument 'scenario' = {scenario!r} not allowed here: this id runs the shipped scenario "
+                         f"{registered_scenario!r}; use insitu/Custom-v1 to run another scenario")
+    return InsituVectorEnv(num_envs, scenario=registered_scenario, **kwargs)

@@ -35,15 +35,21 @@ SCENARIO_DIR = Path(__file__).resolve().parent
 #: Device classes known to the simulation (docs/model.md, Entities).
 DEVICE_CLASSES = ("smartphone", "xr_glasses", "iot_sensor", "vehicle", "drone")
 #: Path-loss models implemented (3GPP TR 38.901 Table 7.4.1-1).
-PATHLOSS_MODELS = ("umi", "uma")
+PATHLOSS_MODELS = ("umi", "uma", "rma")
 #: Reward term names, in the order used in ``info["reward_terms"]``.
 REWARD_TERMS = (
-    "accuracy", "latency_violation", "deadline_miss", "energy", "backhaul", "invalid_action",
+    "accuracy", "failed_requests", "energy", "air_bytes", "backhaul_bytes", "invalid_action",
 )
 
 
 class ScenarioError(ValueError):
     """A scenario file or override that breaks the schema; the message names file, key and value."""
+
+
+class UnknownKeywordError(ScenarioError, TypeError):
+    """A keyword argument that is neither an argument of the environment nor a scenario key: a
+    ``TypeError`` too, as Python raises for an unexpected keyword (libraries such as TorchRL
+    retry without the keyword on ``TypeError``)."""
 
 
 def _f(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
@@ -70,7 +76,8 @@ def _copy(x: Any) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class BlockageConfig:
-    """Two-state (clear/blocked) Markov blockage of the serving link (mmWave / sub-THz)."""
+    """Blockage of the serving link (mmWave / sub-THz): a continuous-time two-state chain,
+    onsets at ``rate_per_s`` while clear, exponential durations of mean ``mean_duration_s``."""
 
     enabled: bool = _f(False, doc="whether blockage is simulated")
     rate_per_s: float = _f(0.0, lo=0.0, hi=100.0, doc="blockage onsets per second while clear")
@@ -80,11 +87,23 @@ class BlockageConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class LoadConfig:
-    """Cell load: other active users sharing the bandwidth equally (full-buffer round robin)."""
+    """Serving-cell load: other active users sharing the bandwidth equally (full-buffer round robin)."""
 
     mean_other_users_day: float = _f(2.0, lo=0.0, hi=1000.0, doc="Poisson mean, day hours")
     mean_other_users_night: float = _f(0.5, lo=0.0, hi=1000.0, doc="Poisson mean, night hours")
     change_prob: float = _f(0.1, lo=0.0, hi=1.0, doc="probability per step that the load is redrawn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterferenceConfig:
+    """Downlink interference from the neighbour sites along the route (the previous and the next
+    site), each weighted by its load: the fraction of its resources in use."""
+
+    enabled: bool = _f(True, doc="whether neighbour-cell interference is simulated")
+    load_day: float = _f(0.5, lo=0.0, hi=1.0, doc="mean resource utilisation of a neighbour cell, day hours")
+    load_night: float = _f(0.2, lo=0.0, hi=1.0, doc="same, night hours")
+    change_prob: float = _f(0.1, lo=0.0, hi=1.0, doc="probability per step that a neighbour's load is redrawn")
+    gain_db: float = _f(0.0, lo=-40.0, hi=80.0, doc="combined antenna gain towards the device of an interfering site")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,10 +122,12 @@ class ChannelConfig:
     carrier_hz: float = _f(28e9, lo=0.5e9, hi=1e12, doc="carrier frequency")
     bandwidth_hz: float = _f(100e6, lo=1e3, hi=100e9, doc="channel bandwidth")
     tx_power_dbm: float = _f(35.0, lo=-10.0, hi=80.0, doc="base-station transmit power")
-    antenna_gain_db: float = _f(0.0, lo=0.0, hi=80.0, doc="combined tx+rx antenna/beamforming gain")
+    antenna_gain_db: float = _f(0.0, lo=0.0, hi=80.0, doc="combined tx+rx antenna/beamforming gain of the serving link")
     noise_figure_db: float = _f(9.0, lo=0.0, hi=30.0, doc="receiver noise figure")
     bs_height_m: float = _f(10.0, lo=1.0, hi=150.0, doc="base-station antenna height")
     ue_height_m: float = _f(1.5, lo=1.0, hi=22.5, doc="device antenna height")
+    street_width_m: float = _f(20.0, lo=5.0, hi=50.0, doc="average street width W (RMa path loss only)")
+    building_height_m: float = _f(5.0, lo=5.0, hi=50.0, doc="average building height h (RMa path loss only)")
     inter_site_distance_m: float = _f(200.0, lo=10.0, hi=1e5, doc="distance between base stations along the route")
     route_offset_m: float = _f(20.0, lo=0.0, hi=1e4, doc="perpendicular distance of the route from the sites")
     rician_k_db: float = _f(9.0, lo=-20.0, hi=40.0, doc="Rician K-factor in line of sight")
@@ -118,21 +139,36 @@ class ChannelConfig:
     max_spectral_efficiency: float = _f(7.4063, lo=0.01, hi=100.0, doc="rate cap in bit/s/Hz")
     blockage: BlockageConfig = field(default_factory=BlockageConfig)
     load: LoadConfig = field(default_factory=LoadConfig)
+    interference: InterferenceConfig = field(default_factory=InterferenceConfig)
     estimate: EstimateConfig = field(default_factory=EstimateConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
+class RadioConfig:
+    """Receive power and the radio's RRC tail (energy of downloads)."""
+
+    rx_base_power_w: float = _f(1.2, lo=0.0, hi=1000.0, doc="radio power while receiving, rate-independent part")
+    rx_power_per_mbps_w: float = _f(0.05, lo=0.0, hi=10.0, doc="radio power while receiving, per Mbit/s of rate")
+    tail_power_w: float = _f(1.0, lo=0.0, hi=1000.0, doc="radio power in the connected tail after a transfer")
+    tail_s: float = _f(10.0, lo=0.0, hi=3600.0, doc="length of the tail (RRC inactivity timer)")
+    promotion_s: float = _f(0.26, lo=0.0, hi=60.0, doc="idle -> connected promotion delay before a transfer")
+    promotion_power_w: float = _f(1.2, lo=0.0, hi=1000.0, doc="radio power during the promotion")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeviceConfig:
-    """A device class: compute, storage, energy, radio and arithmetic energy."""
+    """A device class: compute, storage, battery, radio and the energy of inference."""
 
     device_class: str = _f("smartphone", choices=DEVICE_CLASSES, doc="device class")
     compute_macs_per_s: float = _f(1e11, lo=1e3, hi=1e16, doc="fp32 multiply-accumulates per second")
-    storage_bytes: float = _f(5e8, lo=1e3, hi=1e13, doc="storage reserved for the downloaded model")
-    energy_budget_j: float = _f(1000.0, lo=1e-6, hi=1e9, doc="energy budget of one episode")
-    rx_power_w: float = _f(1.0, lo=0.0, hi=1000.0, doc="radio power while receiving")
-    e_mult_8bit_j: float = _f(0.2e-12, lo=0.0, hi=1e-6, doc="energy of one 8-bit integer multiply")
-    e_add_8bit_j: float = _f(0.03e-12, lo=0.0, hi=1e-6, doc="energy of one 8-bit integer add")
+    int8_speedup: float = _f(2.0, lo=1.0, hi=64.0, doc="throughput of integer (W8A8) arithmetic over fp32")
+    storage_bytes: float = _f(5e8, lo=1e3, hi=1e13, doc="model store: bytes for downloaded models")
+    energy_budget_j: float = _f(1000.0, lo=1e-6, hi=1e9, doc="battery energy of one episode")
+    e_mac_fp32_j: float = _f(4.6e-12, lo=0.0, hi=1e-6, doc="energy of one fp32 multiply-accumulate")
+    e_mac_int8_j: float = _f(0.23e-12, lo=0.0, hi=1e-6, doc="energy of one int8 multiply-accumulate")
     technology_scale: float = _f(1.0, lo=1e-3, hi=10.0, doc="factor on the 45 nm arithmetic energies")
+    e_mem_per_byte_j: float = _f(160e-12, lo=0.0, hi=1e-6, doc="energy per byte of weights read per inference")
+    radio: RadioConfig = field(default_factory=RadioConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,13 +186,16 @@ class MobilityConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TaskConfig:
-    """One application: its model's library profile, request rate and budgets."""
+    """One application: its model's library profile, request rate, budget and session lengths."""
 
     name: str = _f(doc="task name")
     profile: str = _f(doc="library profile name (compression/profiles) or path to a JSON file")
     request_rate_hz: float = _f(lo=0.0, hi=1e6, doc="Poisson inference-request rate while active")
-    inference_latency_budget_s: float = _f(lo=0.0, hi=3600.0, lo_open=True, doc="per-request inference budget")
-    download_deadline_s: float = _f(lo=0.0, hi=3600.0, lo_open=True, doc="deadline for a model download")
+    inference_latency_budget_s: float = _f(lo=0.0, hi=3600.0, lo_open=True,
+                                           doc="per-request budget for waiting + inference")
+    session_median_s: float = _f(60.0, lo=0.0, hi=1e7, lo_open=True,
+                                 doc="median length of a session of this task (log-normal)")
+    session_sigma: float = _f(1.0, lo=0.0, hi=5.0, doc="log-normal shape of the session length")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,40 +204,46 @@ class TierConfig:
 
     rtt_s: float = _f(lo=0.0, hi=10.0, doc="round-trip time from the device to this tier")
     backhaul_bps: float = _f(lo=1e3, hi=1e13, doc="rate from this tier to the base station")
-    compress_bytes_per_s: float = _f(lo=1e3, hi=1e13, doc="on-the-fly compression throughput (bytes of full model)")
+    compress_bytes_per_s: float = _f(1e9, lo=1e3, hi=1e13,
+                                     doc="on-the-fly compression throughput, bytes of full model (edge only)")
     capacity_bytes: float = _f(0.0, lo=0.0, hi=1e15, doc="cache capacity (edge only)")
     initial_fill_prob: float = _f(0.0, lo=0.0, hi=1.0, doc="probability a task's model is cached at reset (edge only)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class LibraryConfig:
-    """Three-tier AI library: edge, local, central (docs/model.md, Library tiers)."""
+    """Three-tier AI library: central stores every variant, the local tier of a zone stores every
+    variant of its zone's tasks, the edge caches full models and compresses training-free variants
+    on the fly."""
 
     edge: TierConfig = _f(doc="edge tier (base station cache, LRU)")
     local: TierConfig = _f(doc="local tier (regional data centre)")
     central: TierConfig = _f(doc="central tier (cloud, holds every model)")
-    fallthrough: bool = _f(True, doc="a tier lacking the model forwards the request up (else: masked)")
-    zone_tasks: list[list[int]] = _f([], doc="per zone, the task indices its local tier holds")
+    fallthrough: bool = _f(True, doc="a tier lacking the variant forwards the request up (else: masked)")
+    zone_tasks: list[list[int]] = _f([], doc="per zone, the task indices its local tier stores")
+    menu_size: int = _f(8, lo=1, hi=64, doc="variants per task offered by the action space")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContextConfig:
-    """Task switching as a Markov chain (day and night matrices)."""
+    """Which task is active: a semi-Markov chain. Sessions last a log-normal time (per task);
+    the next task is drawn with probabilities proportional to its popularity in the current zone
+    and part of the day (the current task excluded)."""
 
-    transition_day: list[list[float]] = _f(doc="K x K task transition matrix per step, day hours")
-    transition_night: list[list[float]] = _f([], doc="same for night hours (empty: use the day matrix)")
+    popularity_day: list[list[float]] = _f(doc="per zone (or one row for all), K task popularities by day")
+    popularity_night: list[list[float]] = _f([], doc="same for night hours (empty: the day rows)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class RewardConfig:
     """Weights of the named reward terms (each term is documented in the env docstring)."""
 
-    accuracy: float = _f(1.0, lo=0.0, hi=1e6)
-    latency_violation: float = _f(1.0, lo=0.0, hi=1e6)
-    deadline_miss: float = _f(0.5, lo=0.0, hi=1e6)
-    energy: float = _f(1.0, lo=0.0, hi=1e6)
-    backhaul: float = _f(0.0, lo=0.0, hi=1e6)
-    invalid_action: float = _f(1.0, lo=0.0, hi=1e6)
+    accuracy: float = _f(1.0, lo=0.0, hi=1e6, doc="per served request's accuracy, per expected request")
+    failed_requests: float = _f(1.0, lo=0.0, hi=1e6, doc="per failed request, per expected request")
+    energy: float = _f(0.5, lo=0.0, hi=1e6, doc="per energy spent, in units of budget / horizon")
+    air_bytes: float = _f(0.0, lo=0.0, hi=1e6, doc="per GB received over the air")
+    backhaul_bytes: float = _f(0.0, lo=0.0, hi=1e6, doc="per GB moved over the backhaul beyond the edge")
+    invalid_action: float = _f(1.0, lo=0.0, hi=1e6, doc="per invalid action")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,15 +390,17 @@ def _public_fields(cls: type) -> list[dataclasses.Field]:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_matrix(m: list[list[float]], k: int, file: str, key: str) -> None:
-    if len(m) != k or any(len(row) != k for row in m):
-        raise _err(file, key, m, f"has the wrong shape; allowed: a {k} x {k} matrix (one row per task)")
-    for i, row in enumerate(m):
+def _check_popularity(rows: list[list[float]], k: int, n_zones: int, file: str, key: str) -> None:
+    if len(rows) not in (1, n_zones) or any(len(r) != k for r in rows):
+        raise _err(file, key, rows, f"has the wrong shape; allowed: 1 or n_zones = {n_zones} rows of "
+                   f"{k} popularities (one per task)")
+    for i, row in enumerate(rows):
         for j, p in enumerate(row):
-            if not 0.0 <= p <= 1.0:
-                raise _err(file, f"{key}[{i}][{j}]", p, "is out of range; allowed: [0, 1]")
-        if abs(sum(row) - 1.0) > 1e-6:
-            raise _err(file, f"{key}[{i}]", row, f"sums to {sum(row):.6g}; allowed: rows summing to 1")
+            if not 0.0 <= p <= 1e6:
+                raise _err(file, f"{key}[{i}][{j}]", p, "is out of range; allowed: [0, 1e6]")
+        if k > 1 and sum(1 for p in row if p > 0) < 2:
+            raise _err(file, f"{key}[{i}]", row, "has fewer than 2 tasks with popularity > 0; allowed: "
+                       "at least 2, so that a session can end in a switch to another task")
 
 
 def _cross_check(sc: Scenario, file: str) -> None:
@@ -363,9 +410,9 @@ def _cross_check(sc: Scenario, file: str) -> None:
     names = [t.name for t in sc.tasks]
     if len(set(names)) != len(names):
         raise _err(file, "tasks", names, "has duplicate task names; allowed: unique names")
-    _check_matrix(sc.context.transition_day, k, file, "context.transition_day")
-    if sc.context.transition_night:
-        _check_matrix(sc.context.transition_night, k, file, "context.transition_night")
+    _check_popularity(sc.context.popularity_day, k, sc.mobility.n_zones, file, "context.popularity_day")
+    if sc.context.popularity_night:
+        _check_popularity(sc.context.popularity_night, k, sc.mobility.n_zones, file, "context.popularity_night")
     zt = sc.library.zone_tasks
     if zt and len(zt) != sc.mobility.n_zones:
         raise _err(file, "library.zone_tasks", zt,
@@ -404,6 +451,9 @@ def scenario_path(name_or_path: str | Path) -> Path:
         FileNotFoundError: naming what was looked for and the shipped scenarios.
     """
     p = Path(name_or_path)
+    if p.is_dir():
+        raise FileNotFoundError(f"scenario {str(p)!r} is a folder; allowed: a shipped scenario name "
+                                f"({', '.join(available_scenarios())}) or the path of a .yaml file")
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():
             raise FileNotFoundError(f"scenario file {str(p)!r} not found")
@@ -432,7 +482,7 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any], file: str)
             node = sub
         last = parts[-1]
         if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = {**node[last], **_copy(value)}
+            node[last] = _deep_merge(node[last], value)
         else:
             node[last] = _copy(value)
     return data
@@ -442,12 +492,41 @@ def scenario_from_dict(data: dict[str, Any], file: str = "<dict>", **overrides: 
     """Build and validate a :class:`Scenario` from a mapping (plus overrides)."""
     label = file
     if overrides:
+        overrides = {k: _plain(v) for k, v in overrides.items()}
+        top = {f.name for f in _public_fields(Scenario)}
+        for key in overrides:
+            head = str(key).replace(".", "__").split("__")[0]
+            if head not in top:
+                raise UnknownKeywordError(
+                    f"unexpected keyword argument {key!r}: not an argument of the environment and not a "
+                    f"scenario key; scenario keys: {sorted(top)} (nested keys as section__key)")
         label = f"{file} (with overrides {sorted(overrides)})"
         data = _apply_overrides(data, overrides, label)
     data = _merge_device_mix(data)
     sc = _build(Scenario, data, label, "")
     _cross_check(sc, label)
     return dataclasses.replace(sc, source_file=file)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``, nested mappings merged key by key."""
+    out = _copy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else _copy(v)
+    return out
+
+
+def _plain(x: Any) -> Any:
+    """Numpy scalars and arrays (e.g. from a parameter sweep) as plain Python values."""
+    if hasattr(x, "item") and type(x).__module__ == "numpy" and getattr(x, "ndim", 1) == 0:
+        return x.item()
+    if hasattr(x, "tolist") and type(x).__module__ == "numpy":
+        return x.tolist()
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
 
 
 def _merge_device_mix(data: Any) -> Any:
@@ -461,7 +540,7 @@ def _merge_device_mix(data: Any) -> Any:
     data = _copy(data)
     for m in data["cell"]["device_mix"]:
         if isinstance(m, dict) and isinstance(m.get("device"), dict):
-            m["device"] = {**base, **m["device"]}
+            m["device"] = _deep_merge(base, m["device"])
     return data
 
 
@@ -480,9 +559,44 @@ def load_scenario(name_or_path: str | Path, **overrides: Any) -> Scenario:
     """
     path = scenario_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"scenario {path}: not valid YAML ({exc})") from exc
     if data is None:
         data = {}
-    return scenario_from_dict(data, str(path), **overrides)
+    return scenario_from_dict(_resolve_profiles(data, path.parent), str(path), **overrides)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML SafeLoader that refuses duplicate keys (a duplicate silently wins in plain YAML)."""
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (each key may appear once in a mapping)", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _resolve_profiles(data: Any, folder: Path) -> Any:
+    """Relative profile paths of a scenario file are relative to the file's folder."""
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(tasks, list):
+        return data
+    out = dict(data)
+    out["tasks"] = []
+    for t in tasks:
+        if isinstance(t, dict) and isinstance(t.get("profile"), str):
+            prof = t["profile"]
+            cand = folder / prof
+            if (prof.endswith(".json") or "/" in prof) and not Path(prof).is_absolute() and cand.exists():
+                t = {**t, "profile": str(cand)}
+        out["tasks"].append(t)
+    return out

@@ -5,15 +5,15 @@ The physics is :class:`envs.sim.core.BatchSim`'s, unchanged (its pure ``_transit
 subclass only adds inputs that couple the rows, each a no-op by default, so a ``CellSim``
 without them steps exactly like a ``BatchSim`` (tested):
 
-* :meth:`CellSim.action_rows`: the action-table rows the given actions resolve to in the current
-  state (download or not, serving tier, air and backhaul seconds per byte): what a scheduler must
-  know *before* the step (read-only, no RNG use).
+* :meth:`CellSim.action_rows` and :meth:`CellSim.starts_download`: what the given actions resolve
+  to in the current state (serving tier, backhaul seconds per byte; whether a download starts):
+  what a scheduler must know *before* the step (read-only, no RNG use).
 * ``CellSim.step(actions, rate_share=..., backhaul_share=...)``: in this step, the row's download
   (one starting now or one in flight) moves its bytes at ``rate_share`` (in (0, 1]) of the row's
   air rate and ``backhaul_share`` of its serving tier's backhaul: seconds per byte
   ``max(8 / (rate * rate_share), 8 / (backhaul * backhaul_share))``. The core re-reads the rate
-  every step, so the shares are re-decided every step too (``latency_s`` of a download started
-  now is the core's projection at this step's shared rate).
+  every step, so the shares are re-decided every step too (``download_latency_s`` of a download
+  started now is the core's projection at this step's shared rate).
 * :meth:`CellSim.share_edge_cache`: every row reads and writes ONE edge cache (per zone, as in the
   core) that can also be shared with other ``CellSim`` objects (devices of other classes in the
   same cell): one device's download through the edge warms the cache for all. Implemented with
@@ -21,10 +21,10 @@ without them steps exactly like a ``BatchSim`` (tested):
 * ``CellSim.step(..., edge_before=snapshot)``: simultaneous moves across ``CellSim`` objects
   sharing a cache: this step's actions see the cache as it was before any of them stepped.
 
-It relies on these names of the core: ``_transition(xp, cur, ci, eh, a, s)`` (pure; ``cur`` and
-``ci`` are lists/arrays of columns), ``state.edge_present``/``state.edge_lastuse`` (updated in
-place), ``state.dyn``, ``exo.f``/``exo.ci``, ``step_row``; ``tests/envs/test_multi_device.py`` checks the coupling
-against the core (bit-identical without shares, exact latencies with them).
+It relies on these hooks of the core: ``_action_rows(a, ci)`` and ``_transition(cur, ci, arr,
+rows, a, s, t)`` (pure), ``state.edge_present``/``state.edge_lastuse`` (updated in place),
+``state.dyn``, ``exo.f``/``exo.ci``; ``tests/envs/test_multi_device.py`` checks the coupling
+against the core (identical without shares, exact latencies with them).
 
 Used by :mod:`envs.multi_device`; numpy only (no gymnasium, no torch).
 """
@@ -34,9 +34,9 @@ from __future__ import annotations
 import numpy as np
 
 from envs.sim.core import BatchSim
-from envs.sim.dynamics import NUMPY_OPS
-from envs.sim.exogenous import E_INVRATE, E_RATE, E_ZONE
-from envs.sim.params import A_INVBH, A_IS_DL, A_TIER, SimParams
+from envs.sim.dynamics import action_rows
+from envs.sim.exogenous import C_ZONE, E_INVRATE, E_RATE, E_ZONE
+from envs.sim.params import AT_SPB_BH, AT_TIER, SRC_EDGE, SimParams
 from envs.sim.state import StepResult
 
 #: Air-interface schedulers of a cell (:func:`air_shares`).
@@ -96,42 +96,27 @@ def pf_average(avg_bps: np.ndarray, rate_bps: np.ndarray, time_constant_steps: f
 
 
 class CellSim(BatchSim):
-    """A :class:`BatchSim` with the cell-coupling inputs described in the module docstring.
-
-    With one row (``B == 1``, e.g. a device class with a single device) :meth:`step` uses the
-    core's Python-scalar path (:meth:`BatchSim.step_row`, bit-identical to the numpy path and
-    several times faster for one row); ``scalar_rows = 0`` forces the numpy path.
-    """
-
-    #: Largest batch that steps through the scalar path (only 1 is supported).
-    scalar_rows = 1
+    """A :class:`BatchSim` with the cell-coupling inputs described in the module docstring."""
 
     def __init__(self, params: SimParams, batch_size: int, chunk_steps: int | None = None):
         super().__init__(params, batch_size, chunk_steps)
-        self._inv_rate_override: np.ndarray | None = None
+        self._rate_override: tuple[np.ndarray, np.ndarray] | None = None
         self._edge_before: np.ndarray | None = None
-
-    def _step_one_row(self, a: np.ndarray) -> StepResult:
-        """One-row step through :meth:`BatchSim.step_row`, returned as a StepResult of [1] arrays."""
-        rs = self.step_row(0, int(a[0]))
-        return StepResult(*[np.array([tuple(v)]) if f == "terms" else np.array([v])
-                            for f, v in zip(StepResult._fields, rs)])
 
     # ------------------------------------------------------------------ read-only views
     def action_rows(self, actions, edge_before: np.ndarray | None = None) -> np.ndarray:
-        """Action-table rows [B, N_A_FIELDS] that flat ``actions`` [B] resolve to now (a copy).
-
-        Columns are the ``A_*`` constants of :mod:`envs.sim.params` (``A_IS_DL`` 1 for a valid
-        download, ``A_TIER`` serving tier 0..3, ``A_INVBH`` backhaul seconds per byte, ...).
-        ``edge_before``: read the edge cache from this ``present`` snapshot (see :meth:`step`).
-        """
+        """Resolved action-table rows [B, N_AT] of flat ``actions`` [B] now (columns ``AT_*`` of
+        :mod:`envs.sim.params`: ``AT_TIER`` serving tier 0..3, ``AT_SPB_BH`` backhaul seconds per
+        byte, ...). ``edge_before``: read the edge cache from this snapshot (see :meth:`step`)."""
         a = np.asarray(actions, dtype=np.int64)
-        st = self.state
-        ar, k = self.ar, st.k
-        ci = self.exo.ci[ar, k]
-        eh = (st.edge_present[ar, ci[:, 1]] if edge_before is None else edge_before[ci[:, 1]])
-        idx = ci[:, 2] + (st.dyn.pending * 4.0 + eh * 2.0).astype(np.int64) * self.A + a
-        return self.p.action_table[idx]
+        ci = self.now(self.exo.ci)
+        ep = self.state.edge_present if edge_before is None else edge_before
+        return action_rows(self.p, a, ci[:, C_ZONE], ep)
+
+    def starts_download(self, actions) -> np.ndarray:
+        """Whether each row's flat action is a valid download now, bool [B]."""
+        a = np.asarray(actions, dtype=np.int64)
+        return self.action_masks()[self.ar, a] & (self.p.act_src[a] >= SRC_EDGE)
 
     def true_rates_bps(self) -> np.ndarray:
         """True air rate of every row's current step, bit/s [B] (a copy)."""
@@ -167,57 +152,47 @@ class CellSim(BatchSim):
         """:meth:`BatchSim.step` with per-row shares of the air rate and the tier backhaul.
 
         ``rate_share`` / ``backhaul_share``: float [B] in (0, 1] (``None``: 1, the core's step
-        exactly), for the row's download of this step (starting now or in flight); rows without
-        a download ignore them. ``edge_before``: a copy
-        of the shared edge cache's ``present`` array taken before ANY sim sharing it stepped:
-        the step's actions then see the cache as it was at the start of the step, even if a sim
-        stepped earlier in the same step already filled it (simultaneous moves; the fills are
-        applied afterwards in order).
+        exactly), for the row's download of this step (starting now or in flight): it moves its
+        bytes at ``max(8 / (rate x rate_share), 8 / (backhaul x backhaul_share))`` seconds per
+        byte, and the radio's receive power follows the shared rate. ``edge_before``: a copy of
+        the shared edge cache's ``present`` array taken before ANY sim sharing it stepped: the
+        step's actions then see the cache as it was at the start of the step (simultaneous moves;
+        the fills are applied afterwards in order).
         """
-        a = np.asarray(actions)
+        a = np.asarray(actions, dtype=np.int64)
         if a.ndim == 2:
             a = self.flat_actions(a)
-        one = self.B <= self.scalar_rows
-        if rate_share is None and backhaul_share is None and edge_before is None:
-            return self._step_one_row(a) if one else super().step(a)
         self._edge_before = edge_before
-        if rate_share is None and backhaul_share is None:
-            try:
-                return self._step_one_row(a) if one else super().step(a)
-            finally:
-                self._edge_before = None
-        ones = np.ones(self.B)
-        rs = ones if rate_share is None else np.asarray(rate_share, dtype=float)
-        bs = ones if backhaul_share is None else np.asarray(backhaul_share, dtype=float)
-        for name, s in (("rate_share", rs), ("backhaul_share", bs)):
-            if s.shape != (self.B,) or not np.all((s > 0.0) & (s <= 1.0)):
-                raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s!r}")
-        rows = self.action_rows(a, edge_before)
-        inv_air = self.exo.f[self.ar, self.state.k, E_INVRATE] / rs
-        # backhaul seconds per byte of the row's download this step: the one in flight, or the
-        # one starting now (the core adds A_INVBH to pend_spbh, which is 0 when none is pending)
-        inv_bh = (self.state.dyn.pending_s_per_byte_bh + rows[:, A_INVBH]) / bs
-        # the core uses max(inv_air, inv_bh_unshared) seconds per byte; with inv_air replaced by
-        # max(inv_air / rate_share, inv_bh / backhaul_share) >= inv_bh_unshared it gives the shared one
-        self._inv_rate_override = np.maximum(inv_air, inv_bh)
+        if rate_share is not None or backhaul_share is not None:
+            ones = np.ones(self.B)
+            rs = ones if rate_share is None else np.asarray(rate_share, dtype=float)
+            bs = ones if backhaul_share is None else np.asarray(backhaul_share, dtype=float)
+            for name, s_ in (("rate_share", rs), ("backhaul_share", bs)):
+                if s_.shape != (self.B,) or not np.all((s_ > 0.0) & (s_ <= 1.0)):
+                    raise ValueError(f"CellSim.step: {name} must be {self.B} values in (0, 1], got {s_!r}")
+            rows = self.action_rows(a, edge_before)
+            d = self.state.dyn
+            rate = self.true_rates_bps() * rs
+            # backhaul seconds per byte of the row's download this step: the one in flight, or
+            # the one starting now (a row without a download ignores it)
+            inv_bh = np.where(d.dl_active, d.dl_s_per_byte_bh, rows[:, AT_SPB_BH]) / bs
+            self._rate_override = (rate, np.maximum(8.0 / rate, inv_bh))
         try:
-            return self._step_one_row(a) if one else super().step(a)
+            return super().step(a)
         finally:
-            self._inv_rate_override = None
+            self._rate_override = None
             self._edge_before = None
 
-    def _transition(self, xp, cur, ci, eh, a, s):
-        """The core's transition with this step's shared seconds per byte and edge snapshot
-        (``cur``/``ci`` are columns: arrays over rows, or Python floats of the one row)."""
-        one = xp is not NUMPY_OPS
-        if self._inv_rate_override is not None:
-            cur = list(cur)
-            cur[E_INVRATE] = float(self._inv_rate_override[0]) if one else self._inv_rate_override
-        if self._edge_before is not None:
-            eh = float(self._edge_before[ci[1]]) if one else self._edge_before[ci[1]]
-        return super()._transition(xp, cur, ci, eh, a, s)
+    def _action_rows(self, a, ci):
+        ep = self.state.edge_present if self._edge_before is None else self._edge_before
+        return action_rows(self.p, a, ci[:, C_ZONE], ep)
+
+    def _transition(self, cur, ci, arr, rows, a, s, t):
+        if self._rate_override is not None:
+            cur = cur.copy()
+            cur[:, E_RATE], cur[:, E_INVRATE] = self._rate_override
+        return super()._transition(cur, ci, arr, rows, a, s, t)
 
 
-#: Re-exported column indices the multi-device adapter reads from :meth:`CellSim.action_rows`.
-__all__ = ["A_INVBH", "A_IS_DL", "A_TIER", "SCHEDULERS", "CellSim", "air_shares", "backhaul_shares",
-           "pf_average"]
+#: Re-exported names the multi-device adapter reads.
+__all__ = ["AT_SPB_BH", "AT_TIER", "SCHEDULERS", "CellSim", "air_shares", "backhaul_shares", "pf_average"]

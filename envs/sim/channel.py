@@ -1,18 +1,26 @@
-"""Radio channel: 3GPP TR 38.901 path loss, shadowing, fading, blockage and achievable rate.
+"""Radio channel: 3GPP TR 38.901 path loss, shadowing, blockage, interference and the rate.
 
 All functions are vectorised numpy and take SI units (metres, hertz, seconds, dB / dBm).
 
 Sources:
 * 3GPP TR 38.901 V17.0.0 (2022), "Study on channel model for frequencies from 0.5 to 100 GHz":
-  Table 7.4.1-1 (path loss UMi-Street Canyon and UMa, LOS/NLOS, shadow-fading std),
-  Table 7.4.2-1 (LOS probability), Table 7.5-6 (Rician K-factor, shadow-fading correlation
-  distances). The formulas are specified for 0.5-100 GHz; using them above 100 GHz (sub-THz) is an
-  *extrapolation*, which the scenario files flag, together with an explicit molecular-absorption
-  term (ITU-R P.676) that the 38.901 formulas do not contain.
-* Jakes / Clarke model: time correlation of the complex fading gain rho = J0(2 pi f_D dt),
-  f_D = v f_c / c (W. C. Jakes, Microwave Mobile Communications, 1974).
+  Table 7.4.1-1 (path loss UMi-Street Canyon, UMa and RMa, LOS/NLOS, shadow-fading std, validity
+  ranges: UMa h_BS = 25 m, RMa h_BS 10-150 m), Table 7.4.2-1 (LOS probability), Table 7.5-6
+  (Rician K-factor, shadow-fading correlation distances). The formulas are specified for
+  0.5-100 GHz; using them above 100 GHz (sub-THz) is an *extrapolation*, which the scenario
+  files flag, together with an explicit molecular-absorption term (ITU-R P.676).
 * Gudmundson, "Correlation model for shadow fading in mobile radio systems", Electronics
   Letters 27(23), 1991: shadowing correlation exp(-moved distance / decorrelation distance).
+* Fast fading within a step: a step (0.1-10 s) spans tens to thousands of coherence times
+  (T_c ~ 0.423 / f_D; Rappaport, Wireless Communications, 2nd ed., eq. 5.40.c), so the rate of a
+  step is the expectation of the capped Shannon rate over the fading distribution (Rayleigh in
+  NLOS, Rician with the K-factor in LOS), :class:`RateTable`.
+* Blockage: a continuous-time two-state Markov chain (MacCartney et al., GLOBECOM 2017, fit such
+  chains to human blockage at mmWave), simulated exactly in continuous time
+  (:func:`blockage_fractions`), so every step knows the fraction of its time the link was blocked.
+* Interference: the downlink SINR of system-level evaluations, S / (sum_c rho_c I_c + N), with
+  interfering cells weighted by their load rho_c (the fraction of their resources in use; full
+  buffer, rho = 1, is the 3GPP calibration case of 38.901 section 7.8).
 * Thermal noise density -174 dBm/Hz at 290 K (kT).
 """
 
@@ -20,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.signal import lfilter
-from scipy.special import j0
 
 #: Speed of light in m/s.
 SPEED_OF_LIGHT_MPS = 299_792_458.0
@@ -31,7 +38,11 @@ THERMAL_NOISE_DBM_PER_HZ = -174.0
 #: simplification for UMa devices above 13 m, e.g. drones).
 EFFECTIVE_ENV_HEIGHT_M = 1.0
 #: Shadow-fading std in dB per model and LOS/NLOS state (38.901 Table 7.4.1-1).
-SHADOWING_STD_DB = {"umi": {"los": 4.0, "nlos": 7.82}, "uma": {"los": 4.0, "nlos": 6.0}}
+#: (RMa LOS: 4 dB before the breakpoint, 6 dB after it; :func:`shadowing_std_db`.)
+SHADOWING_STD_DB = {"umi": {"los": 4.0, "nlos": 7.82}, "uma": {"los": 4.0, "nlos": 6.0},
+                    "rma": {"los": 4.0, "nlos": 8.0}}
+#: RMa LOS shadow-fading std beyond the breakpoint distance (38.901 Table 7.4.1-1).
+RMA_LOS_STD_FAR_DB = 6.0
 #: Smallest 2D distance at which the Table 7.4.1-1 formulas apply (10 m for UMi and UMa).
 MIN_DISTANCE_2D_M = 10.0
 
@@ -43,15 +54,47 @@ def breakpoint_distance_m(carrier_hz: float, bs_height_m: float, ue_height_m: fl
     return 4.0 * hb * hu * carrier_hz / SPEED_OF_LIGHT_MPS
 
 
+def rma_breakpoint_distance_m(carrier_hz: float, bs_height_m: float, ue_height_m: float) -> float:
+    """RMa breakpoint distance d_BP = 2 pi h_BS h_UT f_c / c (38.901 Table 7.4.1-1 note 5: the
+    actual antenna heights)."""
+    return 2.0 * np.pi * bs_height_m * ue_height_m * carrier_hz / SPEED_OF_LIGHT_MPS
+
+
+def _rma_pl1_db(d3d: np.ndarray, fc_ghz: float, h: float) -> np.ndarray:
+    """RMa PL1(d3D) of 38.901 Table 7.4.1-1 (h: average building height)."""
+    return (20.0 * np.log10(40.0 * np.pi * d3d * fc_ghz / 3.0) + min(0.03 * h ** 1.72, 10.0) * np.log10(d3d)
+            - min(0.044 * h ** 1.72, 14.77) + 0.002 * np.log10(h) * d3d)
+
+
+def rma_pathloss_terms_db(d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float, ue_height_m: float,
+                          street_width_m: float = 20.0, building_height_m: float = 5.0
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``(PL_LOS, PL'_NLOS)`` of the RMa scenario in dB (38.901 Table 7.4.1-1; defaults W = 20 m,
+    h = 5 m, valid for h_BS 10-150 m, h_UT 1-10 m, 10 m <= d2D <= 10 km LOS / 5 km NLOS)."""
+    d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
+    d3d = distance_3d_m(d2d, bs_height_m, ue_height_m)
+    fc = carrier_hz / 1e9
+    h, w, hb, hu = building_height_m, street_width_m, bs_height_m, ue_height_m
+    dbp = rma_breakpoint_distance_m(carrier_hz, hb, hu)
+    d3d_bp = float(distance_3d_m(dbp, hb, hu))
+    pl_los = np.where(d2d <= dbp, _rma_pl1_db(d3d, fc, h),
+                      _rma_pl1_db(d3d_bp, fc, h) + 40.0 * np.log10(d3d / d3d_bp))
+    pl_n = (161.04 - 7.1 * np.log10(w) + 7.5 * np.log10(h) - (24.37 - 3.7 * (h / hb) ** 2) * np.log10(hb)
+            + (43.42 - 3.1 * np.log10(hb)) * (np.log10(d3d) - 3.0) + 20.0 * np.log10(fc)
+            - (3.2 * np.log10(11.75 * hu) ** 2 - 4.97))
+    return pl_los, pl_n
+
+
 def distance_3d_m(d2d_m: np.ndarray, bs_height_m: float, ue_height_m: float) -> np.ndarray:
     """3D distance from the 2D ground distance and the antenna heights."""
     return np.sqrt(np.square(d2d_m) + (bs_height_m - ue_height_m) ** 2)
 
 
 def _pathloss_terms_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
-                       ue_height_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(PL_LOS, PL'_NLOS)`` in dB (38.901 Table 7.4.1-1, UMi-Street Canyon / UMa), f_c in GHz
-    inside, with ``log10(d3D)`` computed once for the three formulas."""
+                       ue_height_m: float, **rma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(PL_LOS, PL'_NLOS)`` in dB (38.901 Table 7.4.1-1, UMi-Street Canyon / UMa / RMa), f_c in
+    GHz inside, with ``log10(d3D)`` computed once for the three formulas; ``rma``: street width
+    and building height of the RMa formulas."""
     d2d = np.maximum(np.asarray(d2d_m, dtype=float), MIN_DISTANCE_2D_M)
     lg = np.log10(distance_3d_m(d2d, bs_height_m, ue_height_m))
     fc_ghz = carrier_hz / 1e9
@@ -65,35 +108,51 @@ def _pathloss_terms_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_heig
         pl1 = 28.0 + 22.0 * lg + 20.0 * np.log10(fc_ghz)
         pl2 = 28.0 + 40.0 * lg + 20.0 * np.log10(fc_ghz) - 9.0 * np.log10(dbp**2 + dh2)
         pl_n = 13.54 + 39.08 * lg + 20.0 * np.log10(fc_ghz) - 0.6 * (ue_height_m - 1.5)
+    elif model == "rma":
+        return rma_pathloss_terms_db(d2d, carrier_hz, bs_height_m, ue_height_m, **rma)
     else:
-        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
+        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma', 'rma'")
     return np.where(d2d <= dbp, pl1, pl2), pl_n
 
 
 def pathloss_los_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
-                    ue_height_m: float) -> np.ndarray:
-    """LOS path loss in dB (38.901 Table 7.4.1-1, PL_UMi-LOS / PL_UMa-LOS)."""
-    return _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)[0]
+                    ue_height_m: float, **rma: float) -> np.ndarray:
+    """LOS path loss in dB (38.901 Table 7.4.1-1)."""
+    return _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m, **rma)[0]
 
 
 def pathloss_nlos_db(model: str, d2d_m: np.ndarray, carrier_hz: float, bs_height_m: float,
-                     ue_height_m: float) -> np.ndarray:
+                     ue_height_m: float, **rma: float) -> np.ndarray:
     """NLOS path loss in dB: max(PL_LOS, PL'_NLOS) (38.901 Table 7.4.1-1)."""
-    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)
+    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m, **rma)
     return np.maximum(pl_los, pl_n)
 
 
 def pathloss_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: float, bs_height_m: float,
-                ue_height_m: float) -> np.ndarray:
+                ue_height_m: float, **rma: float) -> np.ndarray:
     """Path loss in dB of each element in its LOS state: ``where(los, PL_LOS, PL_NLOS)`` (one
     evaluation of the formulas for both states)."""
-    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m)
+    pl_los, pl_n = _pathloss_terms_db(model, d2d_m, carrier_hz, bs_height_m, ue_height_m, **rma)
     return np.where(los, pl_los, np.maximum(pl_los, pl_n))
 
 
+def shadowing_std_db(model: str, d2d_m: np.ndarray, los: np.ndarray, carrier_hz: float,
+                     bs_height_m: float, ue_height_m: float) -> np.ndarray:
+    """Shadow-fading std in dB per link state (38.901 Table 7.4.1-1; RMa LOS 4 dB up to the
+    breakpoint distance, 6 dB beyond)."""
+    std = SHADOWING_STD_DB[model]
+    los_std = std["los"]
+    if model == "rma":
+        dbp = rma_breakpoint_distance_m(carrier_hz, bs_height_m, ue_height_m)
+        los_std = np.where(np.asarray(d2d_m) <= dbp, std["los"], RMA_LOS_STD_FAR_DB)
+    return np.where(los, los_std, std["nlos"])
+
+
 def los_probability(model: str, d2d_m: np.ndarray, ue_height_m: float = 1.5) -> np.ndarray:
-    """Probability of line of sight (38.901 Table 7.4.2-1, UMi-Street Canyon and UMa)."""
+    """Probability of line of sight (38.901 Table 7.4.2-1, UMi-Street Canyon, UMa and RMa)."""
     d = np.maximum(np.asarray(d2d_m, dtype=float), 1e-9)
+    if model == "rma":
+        return np.where(d <= 10.0, 1.0, np.exp(-(d - 10.0) / 1000.0))
     if model == "umi":
         p = 18.0 / d + np.exp(-d / 36.0) * (1.0 - 18.0 / d)
     elif model == "uma":
@@ -101,7 +160,7 @@ def los_probability(model: str, d2d_m: np.ndarray, ue_height_m: float = 1.5) -> 
         p = (18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)) * (
             1.0 + c * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
     else:
-        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma'")
+        raise ValueError(f"pathloss model {model!r} unknown; allowed: 'umi', 'uma', 'rma'")
     return np.where(d <= 18.0, 1.0, np.clip(p, 0.0, 1.0))
 
 
@@ -115,9 +174,10 @@ def doppler_hz(speed_mps: float, carrier_hz: float) -> float:
     return speed_mps * carrier_hz / SPEED_OF_LIGHT_MPS
 
 
-def fading_correlation(speed_mps: float, carrier_hz: float, dt_s: float) -> float:
-    """Lag-dt correlation of the complex fading gain, rho = J0(2 pi f_D dt) (Jakes)."""
-    return float(j0(2.0 * np.pi * doppler_hz(speed_mps, carrier_hz) * dt_s))
+def coherence_time_s(speed_mps: float, carrier_hz: float) -> float:
+    """Coherence time T_c = 0.423 / f_D (Rappaport, eq. 5.40.c); infinite for a static device."""
+    fd = doppler_hz(speed_mps, carrier_hz)
+    return float("inf") if fd <= 0.0 else 0.423 / fd
 
 
 def shadowing_correlation(speed_mps: float, dt_s: float, corr_distance_m: float) -> float:
@@ -125,68 +185,104 @@ def shadowing_correlation(speed_mps: float, dt_s: float, corr_distance_m: float)
     return float(np.exp(-speed_mps * dt_s / corr_distance_m))
 
 
-def blockage_transition_probs(rate_per_s: float, mean_duration_s: float, dt_s: float) -> tuple[float, float]:
-    """Per-step probabilities (clear -> blocked, blocked -> clear) of the two-state Markov chain.
+def blockage_step_probs(rate_per_s: float, mean_duration_s: float, dt_s: float) -> tuple[float, float, float]:
+    """Exact per-step transition probabilities of the continuous-time blockage chain sampled
+    every ``dt_s``: ``(p_clear_to_blocked, p_blocked_to_clear, stationary blocked fraction)``.
 
-    Onsets form a Poisson process of rate ``rate_per_s`` while clear and blockages last an
-    exponential time of mean ``mean_duration_s``; sampled every ``dt_s`` this is a two-state
-    Markov chain with the probabilities returned here.
+    With onset rate lambda and release rate mu = 1 / mean duration,
+    ``P(blocked at t + dt | clear at t) = pi_b (1 - exp(-(lambda + mu) dt))`` and
+    ``P(clear | blocked) = (1 - pi_b) (1 - exp(-(lambda + mu) dt))``, pi_b = lambda / (lambda + mu).
     """
-    p_on = 1.0 - np.exp(-rate_per_s * dt_s)
-    p_off = 1.0 - np.exp(-dt_s / mean_duration_s)
-    return float(p_on), float(p_off)
+    lam, mu = rate_per_s, 1.0 / mean_duration_s
+    pi_b = lam / (lam + mu)
+    e = 1.0 - np.exp(-(lam + mu) * dt_s)
+    return float(pi_b * e), float((1.0 - pi_b) * e), float(pi_b)
 
 
-def achievable_rate_bps(snr_db: np.ndarray, bandwidth_hz: float, share: np.ndarray | float,
-                        gap_db: float, max_spectral_efficiency: float) -> np.ndarray:
-    """Rate = share x B x min(log2(1 + SNR / gap), SE_max).
-
-    ``gap_db`` is the SNR gap of practical coding and modulation to Shannon capacity;
-    ``max_spectral_efficiency`` caps the rate at the highest MCS (e.g. 7.4063 bit/s/Hz for
-    256-QAM, code rate 948/1024, 3GPP TS 38.214 Table 5.1.3.1-2).
-    """
-    snr = np.power(10.0, (np.asarray(snr_db, dtype=float) - gap_db) / 10.0)
-    se = np.minimum(np.log2(1.0 + snr), max_spectral_efficiency)
-    return share * bandwidth_hz * se
-
-
-def link_snr_db(c, pathloss_db: np.ndarray, shadowing_db: np.ndarray, blocked: np.ndarray,
-                d3d_m: np.ndarray, fading_gain: np.ndarray, noise_dbm: float) -> np.ndarray:
-    """Link budget: SNR in dB of the serving link.
-
-    ``P_tx + G - PL - SF - A_block x blocked - alpha x d3D / 1000 - L_O2I + 10 log10(|h|^2) - N``
-    with the scenario's ``channel`` section ``c`` (tx power, combined antenna gain, blockage
-    attenuation, molecular absorption per km, outdoor-to-indoor loss) and the noise power
-    :func:`noise_power_dbm`.
-    """
-    return (c.tx_power_dbm + c.antenna_gain_db - pathloss_db - shadowing_db - c.blockage.attenuation_db * blocked
-            - c.absorption_db_per_km * d3d_m / 1000.0 - c.o2i_loss_db
-            + 10.0 * np.log10(np.maximum(fading_gain, 1e-12)) - noise_dbm)
-
-
-def link_rate_bps(c, snr_db: np.ndarray, share: np.ndarray | float) -> np.ndarray:
-    """Air rate of the device's share of the cell: :func:`achievable_rate_bps` with the
-    ``channel`` section's bandwidth, SNR gap and spectral-efficiency cap, at least 1 bit/s."""
-    return np.maximum(achievable_rate_bps(snr_db, c.bandwidth_hz, share, c.implementation_gap_db,
-                                          c.max_spectral_efficiency), 1.0)
-
-
-def ar1_complex(rho: float, h0: np.ndarray, innovations: np.ndarray) -> np.ndarray:
-    """Complex AR(1) h_t = rho h_{t-1} + sqrt(1 - rho^2) w_t along axis 1, starting after ``h0``.
+def blockage_fractions(holding: np.ndarray, s0: np.ndarray, rate_per_s: float, mean_duration_s: float,
+                       dt_s: float, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked fraction of each step and the state at each step end, from the exact continuous-time
+    two-state chain.
 
     Args:
-        rho: correlation per step.
-        h0: [B] complex value before the first step (stationary CN(0, 1)).
-        innovations: [B, n] complex CN(0, 1) innovations w_t.
+        holding: [R, E] unit-mean exponentials; sojourn i of row r lasts ``holding[r, i]`` divided
+            by the rate of the state it is in (onset rate while clear, 1 / mean duration while
+            blocked); the chain alternates states. The sojourns must cover ``n_steps * dt_s``
+            (raises ValueError otherwise). The chain is memoryless, so starting a new sojourn at the
+            chunk start (carrying only the state) is exact.
+        s0: [R] state at time 0 (1 blocked).
 
     Returns:
-        [B, n] complex gains with unit mean power.
+        ``(fraction [R, n_steps], state at each step end [R, n_steps])``.
     """
-    b = [np.sqrt(max(0.0, 1.0 - rho * rho))]
-    a = [1.0, -rho]
-    zi = (rho * h0)[:, None]
-    out, _ = lfilter(b, a, innovations, axis=1, zi=zi)
-    return out
+    r, e = holding.shape
+    lam, mu = rate_per_s, 1.0 / mean_duration_s
+    s0 = np.asarray(s0, dtype=bool)
+    k = np.arange(e)
+    blocked_seg = s0[:, None] ^ (k % 2 == 1)[None, :]          # state of sojourn i
+    dur = holding / np.where(blocked_seg, mu, lam)
+    ends = np.cumsum(dur, axis=1)
+    horizon = n_steps * dt_s
+    if not np.all(ends[:, -1] >= horizon):
+        raise ValueError("blockage_fractions: the sojourns do not cover the steps; draw more")
+    cum_blocked = np.cumsum(np.where(blocked_seg, dur, 0.0), axis=1)  # blocked time at each end
+    t = np.arange(n_steps + 1) * dt_s
+    # index of the sojourn holding each boundary time, per row (flat searchsorted with offsets)
+    off = (np.arange(r) * (float(ends[:, -1].max()) + 1.0))[:, None]
+    idx = np.searchsorted((ends + off).ravel(), (t[None, :] + off).ravel(), side="right").reshape(r, -1)
+    idx -= (np.arange(r) * e)[:, None]
+    idx = np.minimum(idx, e - 1)
+    rows = np.arange(r)[:, None]
+    start = np.where(idx > 0, ends[rows, np.maximum(idx - 1, 0)], 0.0)
+    before = np.where(idx > 0, cum_blocked[rows, np.maximum(idx - 1, 0)], 0.0)
+    seg_b = blocked_seg[rows, idx]
+    b_t = before + np.where(seg_b, t[None, :] - start, 0.0)
+    frac = np.clip(np.diff(b_t, axis=1) / dt_s, 0.0, 1.0)
+    return frac, seg_b[:, 1:].astype(np.int64)
+
+
+def noise_floor_mw(bandwidth_hz: float, noise_figure_db: float) -> float:
+    """Receiver noise power in mW."""
+    return float(10.0 ** (noise_power_dbm(bandwidth_hz, noise_figure_db) / 10.0))
+
+
+def sinr_db(signal_dbm: np.ndarray, interference_mw: np.ndarray, noise_mw: float) -> np.ndarray:
+    """SINR in dB: S / (I + N), with S in dBm and the interference and noise in mW."""
+    return np.asarray(signal_dbm) - 10.0 * np.log10(np.asarray(interference_mw) + noise_mw)
+
+
+def fading_quantiles(k_factor_db: float | None, n: int = 512) -> np.ndarray:
+    """``n`` equal-probability points of the unit-mean fading power gain |h|^2: the midpoints
+    ``F^-1((i + 1/2) / n)`` of the Rayleigh law (``k_factor_db`` None: |h|^2 ~ Exp(1)) or of
+    the Rician law with K-factor K (2 (K + 1) |h|^2 is non-central chi-square with 2 degrees of
+    freedom and non-centrality 2 K)."""
+    from scipy import stats
+
+    q = (np.arange(n) + 0.5) / n
+    if k_factor_db is None:
+        return -np.log1p(-q)
+    k = 10.0 ** (k_factor_db / 10.0)
+    return stats.ncx2.ppf(q, 2, 2.0 * k) / (2.0 * (k + 1.0))
+
+
+class RateTable:
+    """Expected spectral efficiency over fast fading, ``E_h[min(log2(1 + g h / gap), SE_max)]``, as
+    a function of the mean SINR g in dB: tabulated once per scenario on a 0.05 dB grid from
+    ``n_quantiles`` equal-probability fading points and read by linear interpolation
+    (tests compare it with a numerical integral)."""
+
+    GRID_DB = np.arange(-60.0, 90.0 + 1e-9, 0.05)
+
+    def __init__(self, k_factor_db: float | None, gap_db: float, max_spectral_efficiency: float,
+                 n_quantiles: int = 512) -> None:
+        h = fading_quantiles(k_factor_db, n_quantiles)
+        g = 10.0 ** ((self.GRID_DB - gap_db) / 10.0)
+        se = np.minimum(np.log2(1.0 + g[:, None] * h[None, :]), max_spectral_efficiency)
+        self.table = se.mean(axis=1)
+
+    def __call__(self, sinr_db_: np.ndarray) -> np.ndarray:
+        """Expected bit/s/Hz at mean SINR ``sinr_db_`` (clipped to the grid)."""
+        return np.interp(sinr_db_, self.GRID_DB, self.table)
 
 
 def ar1_real(rho: float, x0: np.ndarray, innovations: np.ndarray) -> np.ndarray:
@@ -195,10 +291,3 @@ def ar1_real(rho: float, x0: np.ndarray, innovations: np.ndarray) -> np.ndarray:
     a = [1.0, -rho]
     out, _ = lfilter(b, a, innovations, axis=1, zi=(rho * x0)[:, None])
     return out
-
-
-def rician_power(h: np.ndarray, k_linear: float) -> np.ndarray:
-    """Power gain |sqrt(K/(K+1)) + sqrt(1/(K+1)) h|^2 (unit mean); K = 0 gives Rayleigh |h|^2."""
-    los = np.sqrt(k_linear / (k_linear + 1.0))
-    sc = np.sqrt(1.0 / (k_linear + 1.0))
-    return np.abs(los + sc * h) ** 2

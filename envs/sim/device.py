@@ -1,22 +1,27 @@
-"""Device model: arithmetic energy per MAC as a function of bit width, inference speed.
+"""Device model: inference service time and energy per mode, and the radio's energy.
 
-Energy per operation (M. Horowitz, "Computing's energy problem (and what we can do about it)",
-ISSCC 2014, 45 nm, 0.9 V): 8-bit integer add 0.03 pJ, 8-bit integer multiply 0.2 pJ,
-32-bit integer add 0.1 pJ, 32-bit integer multiply 3.1 pJ, 32-bit float multiply 3.7 pJ.
-The multiplier energy grows about quadratically with the operand width (0.2 pJ -> 3.1 pJ for
-8 -> 32 bit, ratio 15.5 ~ 4^2) and the adder about linearly (0.03 -> 0.1 pJ, ratio 3.3 ~ 4), so
-we model one multiply-accumulate at b bits as
+**Arithmetic modes.** A *float* variant (fp32, or weights stored at fewer bits and dequantized:
+"weight-only" quantization) computes in fp32: its size and memory traffic shrink with the bits,
+its speed and arithmetic energy do not. An *integer* variant (W8A8: int8 weights and
+activations) runs on integer units: ``device.int8_speedup`` times the fp32 MAC rate (measured on
+phone CPUs with TFLite: MobileNetV3-Large 1.16-1.38x on one big core, EfficientNet-Lite 1.85-2.5x
+on four threads; the MobileNetV3 and EfficientNet-Lite model cards in tensorflow/models and
+tensorflow/tpu) at the int8 MAC energy.
 
-    e_mac(b) = scale * (e_mult8 * (b / 8)^2 + e_add8 * (b / 8))
+**Energy per inference.** ``MACs x e_mac(mode) x technology_scale + weight bytes x e_mem``.
+Horowitz (ISSCC 2014, 45 nm): fp32 multiply 3.7 pJ + add 0.9 pJ = 4.6 pJ per MAC, int8 multiply
+0.2 pJ + add 0.03 pJ = 0.23 pJ. Weights are read once per inference (batch 1: a model of MBs does
+not stay in the caches); a 32-bit DRAM read costs 640 pJ in the same 45 nm table as used by Han
+et al. ("Learning both weights and connections", NeurIPS 2015, Table 1), i.e. 160 pJ per byte.
+``technology_scale`` and ``e_mem_per_byte_j`` are per device class in the scenario.
 
-which gives 0.23 pJ at 8 bit and 3.32 pJ at 32 bit (Horowitz: 3.2 pJ for a 32-bit integer MAC,
-4.6 pJ for fp32). ``scale`` (``device.technology_scale``) maps the 45 nm numbers to the device's
-process node (a scenario assumption).
-
-Inference speed: the device's ``compute_macs_per_s`` is its fp32 rate. A fixed-width SIMD unit
-holds 32/b lanes of b-bit integers down to 8 bit (e.g. a 128-bit NEON register: 4 fp32 or 16 int8
-lanes), so throughput grows as 32 / max(b, 8); widths below 8 bit run on 8-bit lanes (no native
-sub-byte arithmetic on common mobile CPUs). This speed-up rule is an *assumption* documented here.
+**Radio.** While receiving, ``P = rx_base + rx_per_mbps x rate`` (the linear LTE power model of
+Huang et al., MobiSys 2012, "A close examination of performance and power characteristics of 4G
+LTE networks": 1.2 W + 51.97 mW per Mbit/s downlink). After the last byte the radio stays
+connected for the RRC inactivity tail (LTE: 10.1 s at 1.06 W in Huang et al.'s model, the AT&T
+ARO defaults; 5G NSA and SA phones ~10 s, Narayanan et al., SIGCOMM 2021), and starting a
+transfer from idle costs a promotion (LTE: 0.26 s at 1.21 W). A transfer inside the tail of the
+previous one pays no promotion and restarts the tail: batching downloads saves energy.
 """
 
 from __future__ import annotations
@@ -24,18 +29,46 @@ from __future__ import annotations
 import numpy as np
 
 
-def energy_per_mac_j(bits: np.ndarray | float, e_mult_8bit_j: float = 0.2e-12,
-                     e_add_8bit_j: float = 0.03e-12, technology_scale: float = 1.0) -> np.ndarray:
-    """Energy of one multiply-accumulate at ``bits`` bits (Horowitz ISSCC 2014 scaling, see module doc)."""
-    r = np.asarray(bits, dtype=float) / 8.0
-    return technology_scale * (e_mult_8bit_j * r * r + e_add_8bit_j * r)
+def service_time_s(macs: np.ndarray, integer: np.ndarray, compute_macs_per_s: float,
+                   int8_speedup: float) -> np.ndarray:
+    """Time of one inference: MACs / (fp32 MAC rate x (int8_speedup for integer variants))."""
+    rate = compute_macs_per_s * np.where(integer, int8_speedup, 1.0)
+    return np.asarray(macs, dtype=float) / rate
 
 
-def compute_speedup(bits: np.ndarray | float) -> np.ndarray:
-    """Throughput factor over fp32 for ``bits``-bit arithmetic: 32 / max(bits, 8) (SIMD lanes)."""
-    return 32.0 / np.maximum(np.asarray(bits, dtype=float), 8.0)
+def inference_energy_j(macs: np.ndarray, weight_bytes: np.ndarray, integer: np.ndarray, d) -> np.ndarray:
+    """Energy of one inference on device ``d`` (a scenario ``device`` section): arithmetic plus
+    weight traffic (see the module docstring)."""
+    e_mac = np.where(integer, d.e_mac_int8_j, d.e_mac_fp32_j) * d.technology_scale
+    return np.asarray(macs, dtype=float) * e_mac + np.asarray(weight_bytes, dtype=float) * d.e_mem_per_byte_j
 
 
-def inference_latency_s(macs: np.ndarray, bits: np.ndarray, compute_macs_per_s: float) -> np.ndarray:
-    """Latency of one inference: MACs / (fp32 MAC rate x speed-up(bits))."""
-    return np.asarray(macs, dtype=float) / (compute_macs_per_s * compute_speedup(bits))
+def rx_power_w(radio, rate_bps):
+    """Radio power while receiving at ``rate_bps`` (arrays or floats)."""
+    return radio.rx_base_power_w + radio.rx_power_per_mbps_w * (rate_bps * 1e-6)
+
+
+def promotion_s(radio, start, tail_left_s):
+    """Promotion delay of downloads starting now: ``promotion_s`` where the radio is idle (its
+    tail has run out), else 0. It is added to the download's fixed time."""
+    return start * (tail_left_s <= 0.0) * radio.promotion_s
+
+
+def radio_step(radio, dt_s, promo_s, tail_left_s, t_fix_s, t_rx_s, rate_bps):
+    """Radio energy and tail of one step (arrays over rows).
+
+    The radio is connected while a download spends its fixed time in this step (``t_fix_s``, of
+    which ``promo_s`` is promotion, at the promotion power; the rest round trips and compression)
+    and receives during ``t_rx_s``; both come first in the step, the tail follows the last
+    activity.
+
+    Returns:
+        ``(energy_j, tail_left_s after the step)``.
+    """
+    busy = t_fix_s + t_rx_s
+    idle = dt_s - busy
+    tail_avail = np.where(busy > 0.0, radio.tail_s, tail_left_s)
+    tail_used = np.minimum(tail_avail, idle)
+    energy = (rx_power_w(radio, rate_bps) * t_rx_s + radio.tail_power_w * (t_fix_s - promo_s + tail_used)
+              + radio.promotion_power_w * promo_s)
+    return energy, np.maximum(tail_avail - idle, 0.0)

@@ -4,10 +4,11 @@ Download latency of a variant of size S from tier t:
 
     L = rtt_path + compress_time_t + S / min(rate_air, backhaul_t)
 
-``rtt_path`` is the round trip of every tier the request visits: a tier lacking the model
+``rtt_path`` is the round trip of every tier the request visits: a tier lacking the variant
 forwards the request to the next tier up and its round trip is added (``fallthrough``), or the
-action is masked. ``compress_time_t = full_size / compress_bytes_per_s_t``: the tier compresses
-the full model on the fly (0 when the uncompressed variant is sent). The bytes move at each
+action is masked. Local and central tiers *store* their variants (no compression time); only the
+edge compresses on the fly, training-free variants from a cached full model:
+``compress_time = full_size / compress_bytes_per_s`` of the edge (0 for the uncompressed variant). The bytes move at each
 step's *true* rate, so the transition tracks the fixed part and the bytes separately and
 :func:`download_time_s` is the latency at one step's rate. The edge caches *full* models (so it
 can serve any variant) in an LRU cache of ``capacity_bytes``: a download *through the edge* that

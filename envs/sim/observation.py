@@ -19,8 +19,9 @@ LOG_SCALES: dict[str, tuple[float, float, float]] = {
 }
 #: ``log10(1 + x) / span`` clipped to [0, 1]: feature kind -> span.
 LOG1P_SCALES: dict[str, float] = {
-    "rx_power_w": 3.0,      # 0 W -> 0, 999 W -> 1
     "request_rate_hz": 4.0,  # 0 /s -> 0, 9999 /s -> 1
+    "speedup": 2.0,          # integer over fp32 throughput: 1 -> 0.15, 99 -> 1
+    "time_s_long": 4.0,      # time in the current task: 0 s -> 0, 9999 s -> 1
 }
 #: Estimated SNR in dB is divided by this (clipped to [-1, 1]).
 SNR_SCALE_DB = 50.0

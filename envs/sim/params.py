@@ -1,13 +1,26 @@
 """Simulation parameters: a scenario plus its library profiles, turned into numpy tables.
 
 Everything that does not change during an episode is computed here once, at make time, so that a
-step is a handful of table look-ups and vectorised arithmetic (see :mod:`envs.sim.core`).
+step is a handful of table look-ups and vectorised arithmetic (see :mod:`envs.sim.dynamics`).
 
-Action layout (shared by every layer): ``a = ((source * n_depth + depth) * n_prune + prune) * n_bits
-+ bits`` with ``source`` 0 keep, 1 edge, 2 local, 3 central; ``depth``/``prune``/``bits`` are level
-*indices* into the task's profile (level i of a profile with fewer levels than the largest grid of
-the scenario does not exist for that task and is masked). ``v = a % n_variants`` is the variant
-index inside the grid, ``source = a // n_variants``.
+**Variants.** Variant ``v`` of task ``k``'s profile (a cell of its depth x prune x bits grid,
+``V`` cells per task) has the global index ``g = k * V + v``; ``g = K * V`` is "no model". Per
+variant: accuracy (and where it comes from), size, MACs, weight bits, arithmetic (float: weights
+dequantized and computed in fp32, or integer W8A8), whether it is training-free (post-training
+quantization, truncation at an exit: an edge can make it on the fly) or needs fine-tuning (pruned:
+only tiers that store it serve it), the inference service time and energy on this device, and
+its bit-planes (a variant with integer codes arrives most significant plane first; after p of
+its planes it serves at the profile's per-plane accuracy).
+
+**Menus.** The action space offers ``library.menu_size`` variants per task, chosen once from
+the task's profile (:func:`build_menu`): the variants no other variant beats on every one of
+size, accuracy, service time and availability (training-free), spread over the size range.
+
+**Actions.** ``a = (source * K + task) * M + entry`` with ``source`` 0 keep, 1 cancel the download
+in flight, 2 evict the task's model from the store, 3 download from the edge, 4 from the local
+tier, 5 from the central tier; ``task`` is the task whose model is downloaded or evicted (any
+task: prefetching), ``entry`` the menu entry. Keep and cancel use task 0 and entry 0, evict
+entry 0; other combinations of those sources are always invalid (masked).
 """
 
 from __future__ import annotations
@@ -20,97 +33,119 @@ from compression.profile import Profile, load_profile
 from envs.sim import channel as ch
 from envs.sim import device as dev
 from envs.sim.library import fixed_time_s as lib_fixed_time_s
-from envs.sim.observation import BITS_SCALE
 from scenarios.loader import DEVICE_CLASSES, REWARD_TERMS, Scenario
 
-#: Source tiers in action order.
-SOURCES = ("keep", "edge", "local", "central")
+#: Action sources in action order.
+SOURCES = ("keep", "cancel", "evict", "edge", "local", "central")
+SRC_KEEP, SRC_CANCEL, SRC_EVICT, SRC_EDGE, SRC_LOCAL, SRC_CENTRAL = range(6)
+#: Library tiers that serve a download (index = serving tier; 0: none).
+TIERS = ("none", "edge", "local", "central")
 #: Rate-estimate history length in the observation (current estimate and the two before).
 N_RATE_HISTORY = 3
+#: Most bit-planes of a variant (8-bit codes).
+MAX_PLANES = 8
 
-# Columns of the action table (see SimParams.action_table).
-A_VALID, A_IS_DL, A_LFIX, A_SIZE, A_INVBH, A_TIER, A_EDGE_OP, A_BH_NORM, A_MI, A_BH_BYTES = range(10)
-N_A_FIELDS = 10
-# Columns of the model table (model (task m, variant v) serving a request of task c).
-M_SERVED, M_ACC, M_LATV, M_EINF = range(4)
-N_M_FIELDS = 4
-#: Model features in the observation: has model, task match, accuracy, size/storage, bits/32,
-#: inference latency within budget.
-N_MODEL_FEATURES = 6
+# Columns of the resolved action table [A, 4 (edge has, local has), N_AT]
+(AT_VALID, AT_TIER, AT_FIX_S, AT_SPB_BH, AT_SIZE, AT_BH_BYTES, AT_EDGE_OP) = range(7)
+N_AT = 7
 
 
 @dataclass
 class SimParams:
     """All per-scenario constants and look-up tables (read-only after construction).
 
-    Attributes (shapes; K tasks, V = n_depth * n_prune * n_bits variants, A = 4 V actions):
-        scenario: the validated scenario.
-        profiles: one :class:`~compression.profile.Profile` per task.
-        grid: (n_depth, n_prune, n_bits), the action grid (max over the tasks' profiles).
-        n_variants, n_actions: V and A.
-        valid [K+1, V]: the variant exists in the task's profile (row K: "no model", all False).
-        accuracy, size_bytes, macs, bits, params [K+1, V]: variant tables (0 where invalid).
-        inference_latency_s [K+1, V], latency_ok [K+1, V] (within the task's budget),
-        inference_energy_j [K+1, V] (per request), proxy_score [K+1, V] (in [0, 1]).
-        full_variant [K]: index of the uncompressed variant; full_size_bytes [K].
-        action_table [K*8*A, N_A_FIELDS]: per (task, pending, edge_has, local_has, action), see
-            ``A_*`` columns; invalid actions hold a penalised no-op row (A_VALID = 0).
-        mask_table [K*8, A] bool: the joint action mask per (task, pending, edge_has, local_has).
-        model_table [(K+1)*V*K, N_M_FIELDS]: per (model index m*V+v, current task c).
-        model_features [(K+1)*V*K, N_MODEL_FEATURES] float32.
+    Shapes: K tasks, V grid cells per task, G = K * V + 1 variants (the last: no model), M menu
+    entries per task, A = 6 * K * M actions.
+
+    Attributes:
+        scenario, profiles: the validated scenario and one profile per task.
+        grid: (n_depth, n_prune, n_bits) shared by the tasks (the largest profile grid).
+        n_tasks, n_variants (V), n_menu (M), n_actions (A).
+        var_valid, var_accuracy, var_size_bytes, var_macs, var_bits, var_integer,
+        var_training_free, var_service_s, var_energy_j, var_planes [G]: per variant.
+        var_plane_bytes, var_plane_accuracy [G, MAX_PLANES]: cumulative bytes and accuracy after
+            p + 1 planes (float variants: one "plane", the whole model).
+        var_task [G]: the task of each variant (K for "no model").
+        var_lat_ok [G]: service time within the task's inference budget.
+        menu [K, M]: global variant index of each menu entry (G - 1 where the menu is shorter).
+        act_src, act_task, act_entry, act_var [A]: the decoded actions.
+        act_table [A, 4, N_AT]: per action and (edge has the task's full model, local tier
+            stores the task): validity, serving tier, fixed time, backhaul seconds per byte,
+            bytes, backhaul bytes, edge-cache operation (0 none, 1 refresh, 2 fill).
+        zone_local [n_zones, K]: the zone's local tier stores the task.
         reward_weights [6]: signed weights of REWARD_TERMS (penalties negative).
+        request_rate_hz, latency_budget_s [K]; session_median_s, session_sigma [K].
+        next_task_pop_day, next_task_pop_night [n_zones, K].
+        full_variant [K]: the uncompressed variant of each task; full_size_bytes [K].
+        tier_rtt_s, tier_backhaul_bps [4] (index 0 unused).
+        energy_allowance_j: episode budget / horizon (the unit of the energy term).
     """
 
     scenario: Scenario
     profiles: list[Profile]
     grid: tuple[int, int, int]
-    n_variants: int
-    n_actions: int
     n_tasks: int
-    valid: np.ndarray
-    accuracy: np.ndarray
-    size_bytes: np.ndarray
-    macs: np.ndarray
-    bits: np.ndarray
-    params: np.ndarray
-    inference_latency_s: np.ndarray
-    latency_ok: np.ndarray
-    inference_energy_j: np.ndarray
-    proxy_score: np.ndarray
-    full_variant: np.ndarray
-    full_size_bytes: np.ndarray
-    action_table: np.ndarray
-    mask_table: np.ndarray
-    model_table: np.ndarray
-    model_features: np.ndarray
+    n_variants: int
+    n_menu: int
+    n_actions: int
+    var_valid: np.ndarray
+    var_accuracy: np.ndarray
+    var_size_bytes: np.ndarray
+    var_macs: np.ndarray
+    var_bits: np.ndarray
+    var_integer: np.ndarray
+    var_training_free: np.ndarray
+    var_service_s: np.ndarray
+    var_energy_j: np.ndarray
+    var_planes: np.ndarray
+    var_plane_bytes: np.ndarray
+    var_plane_accuracy: np.ndarray
+    var_task: np.ndarray
+    var_lat_ok: np.ndarray
+    var_proxy: np.ndarray
+    menu: np.ndarray
+    act_src: np.ndarray
+    act_task: np.ndarray
+    act_entry: np.ndarray
+    act_var: np.ndarray
+    act_table: np.ndarray
+    zone_local: np.ndarray
     reward_weights: np.ndarray
-    tier_rtt_s: np.ndarray
-    tier_backhaul_bps: np.ndarray
-    tier_compress_bytes_per_s: np.ndarray
     request_rate_hz: np.ndarray
     latency_budget_s: np.ndarray
-    deadline_s: np.ndarray
-    zone_local: np.ndarray
+    session_median_s: np.ndarray
+    session_sigma: np.ndarray
+    next_task_pop_day: np.ndarray
+    next_task_pop_night: np.ndarray
+    full_variant: np.ndarray
+    full_size_bytes: np.ndarray
+    tier_rtt_s: np.ndarray
+    tier_backhaul_bps: np.ndarray
     energy_allowance_j: float
     constants: dict[str, float] = field(default_factory=dict)
 
     @property
-    def action_nvec(self) -> tuple[int, int, int, int]:
-        """MultiDiscrete sizes (4 sources, n_depth, n_prune, n_bits)."""
-        return (4, *self.grid)
+    def no_model(self) -> int:
+        """Global variant index of "no model"."""
+        return self.n_tasks * self.n_variants
 
-    def variant_levels(self, v: int) -> tuple[int, int, int]:
-        """(depth, prune, bits) level indices of variant index ``v``."""
-        d, p, b = np.unravel_index(v, self.grid)
+    @property
+    def action_nvec(self) -> tuple[int, int, int]:
+        """MultiDiscrete sizes (6 sources, K tasks, M menu entries)."""
+        return (len(SOURCES), self.n_tasks, self.n_menu)
+
+    def variant_levels(self, g: int) -> tuple[int, int, int]:
+        """(depth, prune, bits) level indices of global variant ``g`` (-1s for no model)."""
+        if g >= self.no_model:
+            return -1, -1, -1
+        d, p, b = np.unravel_index(g % self.n_variants, self.grid)
         return int(d), int(p), int(b)
 
 
-def flat_action_index(source, depth, prune, bits, grid: tuple[int, int, int]):
-    """Flat action index of (source, depth, prune, bits) level indices: ``((source * n_depth +
-    depth) * n_prune + prune) * n_bits + bits`` (``np.ravel_multi_index`` order over ``(4,
-    *grid)``); Python ints or integer arrays."""
-    nd, npr, nb = grid
-    return ((source * nd + depth) * npr + prune) * nb + bits
+def flat_action_index(source, task, entry, n_tasks: int, n_menu: int):
+    """Flat action index of (source, task, entry): ``(source * K + task) * M + entry`` (Python
+    ints or integer arrays; ``np.ravel_multi_index`` order over ``(6, K, M)``)."""
+    return (source * n_tasks + task) * n_menu + entry
 
 
 def _proxy_grid(profile: Profile, name: str) -> np.ndarray:
@@ -124,6 +159,57 @@ def _proxy_grid(profile: Profile, name: str) -> np.ndarray:
         f"scenario proxy {name!r} is not in profile {profile.name!r} (proxies: "
         f"{sorted(profile.proxies)}; also allowed: params, macs, flops)"
     )
+
+
+def _profile_arrays(p: Profile) -> dict[str, np.ndarray]:
+    """The v1 per-variant fields of a profile grid (defaults for profiles that lack them: float
+    arithmetic, training-free iff not pruned, one plane)."""
+    shape = p.shape
+    arith = getattr(p, "arithmetic", None) or ["float"] * shape[2]
+    integer = np.broadcast_to(np.array([a == "integer" for a in arith])[None, None, :], shape)
+    tf = getattr(p, "training_free", None)
+    if tf is None:
+        tf = np.broadcast_to(np.array([k == "none" for k, _ in p.prunes])[None, :, None], shape)
+    pacc = getattr(p, "progressive_accuracy", None)
+    psize = getattr(p, "progressive_size_bytes", None)
+    if pacc is None or psize is None:
+        pacc = np.full(shape + (MAX_PLANES,), np.nan)
+        psize = np.full(shape + (MAX_PLANES,), np.nan)
+    return {"integer": np.asarray(integer, dtype=bool), "training_free": np.asarray(tf, dtype=bool),
+            "pacc": np.asarray(pacc, dtype=float)[..., :MAX_PLANES],
+            "psize": np.asarray(psize, dtype=float)[..., :MAX_PLANES]}
+
+
+def build_menu(size: np.ndarray, acc: np.ndarray, service: np.ndarray, tf: np.ndarray,
+               valid: np.ndarray, full: int, m: int) -> np.ndarray:
+    """Up to ``m`` variant indices of one task for the action space.
+
+    Candidates: the valid variants (that fit the store) no other valid variant dominates (at
+    most the size and the service time, at least the accuracy and the availability, better in
+    one). Of those, the full model (when it is a candidate), the smallest one and the most
+    accurate one are always kept; the rest are taken at evenly spaced ranks of size. Returns the
+    indices sorted by size (ties: accuracy).
+    """
+    idx = np.flatnonzero(valid)
+    s, a, t, f = size[idx], acc[idx], service[idx], tf[idx].astype(float)
+    le = (s[:, None] >= s[None, :]) & (t[:, None] >= t[None, :]) & (a[:, None] <= a[None, :]) & (
+        f[:, None] <= f[None, :])
+    lt = (s[:, None] > s[None, :]) | (t[:, None] > t[None, :]) | (a[:, None] < a[None, :]) | (
+        f[:, None] < f[None, :])
+    dominated = (le & lt).any(axis=1)
+    front = idx[~dominated]
+    order = front[np.lexsort((-acc[front], size[front]))]
+    if len(order) <= m:
+        return order
+    must = {int(full), int(order[0]), int(order[np.argmax(acc[order])])}
+    must &= set(order.tolist())
+    rest = [int(v) for v in order if int(v) not in must]
+    k = m - len(must)
+    if k > 0:
+        picks = np.unique(np.rint(np.linspace(0, len(rest) - 1, k)).astype(int))
+        must |= {rest[i] for i in picks}
+    chosen = np.array(sorted(must), dtype=np.int64)
+    return chosen[np.lexsort((-acc[chosen], size[chosen]))]
 
 
 def build_params(scenario: Scenario, profiles: list[Profile] | None = None) -> SimParams:
@@ -147,162 +233,163 @@ def build_params(scenario: Scenario, profiles: list[Profile] | None = None) -> S
     nb = max(p.shape[2] for p in profiles)
     grid = (nd, npr, nb)
     nv = nd * npr * nb
-    na = 4 * nv
+    g_all = k * nv + 1
+    extra = [_profile_arrays(p) for p in profiles]
 
-    def table(get, fill=0.0):
-        out = np.full((k + 1, nd, npr, nb), fill, dtype=float)
+    def table(get, fill=0.0, tail=()):
+        out = np.full((k, nd, npr, nb) + tail, fill, dtype=float)
         for i, p in enumerate(profiles):
-            g = np.where(p.valid, get(p), fill)
-            out[i, : p.shape[0], : p.shape[1], : p.shape[2]] = g
-        return out.reshape(k + 1, nv)
+            sel = p.valid if not tail else p.valid[..., None]
+            out[i, : p.shape[0], : p.shape[1], : p.shape[2]] = np.where(sel, get(p, extra[i]), fill)
+        flat = out.reshape((k * nv,) + tail)
+        return np.concatenate([flat, np.full((1,) + tail, fill)])
 
-    valid = table(lambda p: p.valid.astype(float)) > 0.5
-    acc = table(lambda p: p.accuracy)
-    size = table(lambda p: p.size_bytes)
-    macs = table(lambda p: p.macs)
-    nparams = table(lambda p: p.params)
-    bits = table(lambda p: np.broadcast_to(np.asarray(p.bits, dtype=float), p.shape))
-    proxy_raw = table(lambda p: np.nan_to_num(_proxy_grid(p, sc.proxy), nan=0.0))
-    proxy = np.zeros_like(proxy_raw)
+    valid = table(lambda p, e: p.valid.astype(float)) > 0.5
+    acc = table(lambda p, e: p.accuracy)
+    size = table(lambda p, e: p.size_bytes)
+    macs = table(lambda p, e: p.macs)
+    bits = table(lambda p, e: np.broadcast_to(np.asarray(p.bits, dtype=float)[None, None, :], p.shape))
+    integer = table(lambda p, e: e["integer"].astype(float)) > 0.5
+    tfree = table(lambda p, e: e["training_free"].astype(float)) > 0.5
+    pacc = table(lambda p, e: np.nan_to_num(e["pacc"], nan=-1.0), fill=-1.0, tail=(MAX_PLANES,))
+    psize = table(lambda p, e: np.nan_to_num(e["psize"], nan=-1.0), fill=-1.0, tail=(MAX_PLANES,))
+    try:
+        proxy_raw = table(lambda p, e: np.nan_to_num(_proxy_grid(p, sc.proxy), nan=0.0))
+    except ValueError as exc:
+        raise ValueError(f"scenario {sc.source_file}: key 'proxy': {exc}") from exc
+    var_task = np.concatenate([np.repeat(np.arange(k), nv), [k]])
+
+    proxy = np.zeros(g_all)
     for i in range(k):
-        row = np.where(valid[i], proxy_raw[i], np.nan)
+        sl = slice(i * nv, (i + 1) * nv)
+        row = np.where(valid[sl], proxy_raw[sl], np.nan)
         lo, hi = np.nanmin(row), np.nanmax(row)
-        proxy[i] = np.where(valid[i], (proxy_raw[i] - lo) / (hi - lo) if hi > lo else 1.0, 0.0)
+        proxy[sl] = np.where(valid[sl], (proxy_raw[sl] - lo) / (hi - lo) if hi > lo else 1.0, 0.0)
+
+    # bit-planes: integer-coded variants with a per-plane table; others one plane (the model)
+    planes = np.ones(g_all, dtype=np.int64)
+    plane_bytes = np.repeat(size[:, None], MAX_PLANES, axis=1)
+    plane_acc = np.repeat(acc[:, None], MAX_PLANES, axis=1)
+    has_prog = valid & (pacc[:, 0] >= 0) & (psize[:, 0] > 0)
+    for g in np.flatnonzero(has_prog):
+        n = int(np.sum(pacc[g] >= 0))
+        planes[g] = n
+        plane_bytes[g, :n] = psize[g, :n]
+        plane_acc[g, :n] = pacc[g, :n]
+        plane_bytes[g, n:] = psize[g, n - 1]
+        plane_acc[g, n:] = pacc[g, n - 1]
 
     d = sc.device
-    lat = np.where(valid, dev.inference_latency_s(macs, np.maximum(bits, 1), d.compute_macs_per_s), 0.0)
-    budget = np.array([t.inference_latency_budget_s for t in sc.tasks] + [np.inf])
-    lat_ok = valid & (lat <= budget[:, None])
-    einf = np.where(valid, macs * dev.energy_per_mac_j(bits, d.e_mult_8bit_j, d.e_add_8bit_j,
-                                                        d.technology_scale), 0.0)
+    service = np.where(valid, dev.service_time_s(macs, integer, d.compute_macs_per_s, d.int8_speedup), np.inf)
+    einf = np.where(valid, dev.inference_energy_j(macs, size, integer, d), 0.0)
+    budget = np.array([t.inference_latency_budget_s for t in sc.tasks])
+    lat_ok = valid & (service <= np.concatenate([budget, [0.0]])[var_task])
 
-    # uncompressed variant: deepest level, no pruning, widest bits; fall back to the largest
+    # uncompressed variant per task: deepest level, no pruning, widest float bits
     full = np.zeros(k, dtype=np.int64)
     for i, p in enumerate(profiles):
         pi0 = [j for j, (kind, frac) in enumerate(p.prunes) if frac == 0.0]
         cand = None
         if pi0:
-            cand = np.ravel_multi_index((p.shape[0] - 1, pi0[0], int(np.argmax(p.bits))), grid)
-        if cand is None or not valid[i, cand]:
-            cand = int(np.argmax(np.where(valid[i], size[i], -1.0)))
+            cand = i * nv + int(np.ravel_multi_index((p.shape[0] - 1, pi0[0], int(np.argmax(p.bits))), grid))
+        if cand is None or not valid[cand]:
+            sl = slice(i * nv, (i + 1) * nv)
+            cand = i * nv + int(np.argmax(np.where(valid[sl], size[sl], -1.0)))
         full[i] = cand
-    full_size = size[np.arange(k), full]
+    full_size = size[full]
 
+    m = sc.library.menu_size
+    menu = np.full((k, m), g_all - 1, dtype=np.int64)
+    fits = valid & (size <= d.storage_bytes)
+    for i in range(k):
+        sl = slice(i * nv, (i + 1) * nv)
+        ch_ = build_menu(size[sl], acc[sl], service[sl], tfree[sl], fits[sl], full[i] - i * nv, m)
+        menu[i, :len(ch_)] = ch_ + i * nv
+
+    # ---- actions
+    n_src = len(SOURCES)
+    a_all = np.arange(n_src * k * m)
+    src, task, entry = np.unravel_index(a_all, (n_src, k, m))
+    gvar = menu[task, entry]
     lib = sc.library
-    tiers = (lib.edge, lib.local, lib.central)
-    rtt = np.array([0.0] + [t.rtt_s for t in tiers])
-    bh = np.array([np.inf] + [t.backhaul_bps for t in tiers])
-    tput = np.array([np.inf] + [t.compress_bytes_per_s for t in tiers])
+    rtt = np.array([0.0, lib.edge.rtt_s, lib.local.rtt_s, lib.central.rtt_s])
+    bh = np.array([np.inf, lib.edge.backhaul_bps, lib.local.backhaul_bps, lib.central.backhaul_bps])
     cap = lib.edge.capacity_bytes
-    fits = valid[:k] & (size[:k] <= d.storage_bytes)
-
-    # ---- action table: (task c, pending, edge_has, local_has, action)
-    at = np.zeros((k, 2, 2, 2, na, N_A_FIELDS))
-    vidx = np.arange(nv)
-    for c in range(k):
-        ctime = np.where(vidx == full[c], 0.0, full_size[c] / tput[1:, None])  # [3, V]
-        for pend in (0, 1):
-            for eh in (0, 1):
-                for lh in (0, 1):
-                    rows = at[c, pend, eh, lh]
-                    rows[:nv, A_VALID] = 1.0  # keep: always valid, variant ignored
-                    rows[:, A_MI] = k * nv  # no model (also for invalid downloads)
-                    for src in (1, 2, 3):
-                        tier, rtt_path = _resolve(src, bool(eh), bool(lh), lib.fallthrough, rtt)
-                        sl = slice(src * nv, (src + 1) * nv)
-                        ok = fits[c] & (tier > 0) & (pend == 0)
-                        r = rows[sl]
-                        r[:, A_VALID] = ok
-                        r[:, A_MI] = np.where(ok, c * nv + vidx, k * nv)
-                        if tier == 0:
-                            continue
-                        edge_op = 0.0
-                        if src == 1:
-                            edge_op = 1.0 if eh else (2.0 if full_size[c] <= cap else 0.0)
-                        bh_bytes = (size[c] if tier >= 2 else np.zeros(nv)) + (
-                            full_size[c] if edge_op == 2.0 else 0.0)
-                        r[:, A_IS_DL] = ok
-                        r[:, A_LFIX] = np.where(ok, lib_fixed_time_s(rtt_path, ctime[tier - 1]), 0.0)
-                        r[:, A_SIZE] = np.where(ok, size[c], 0.0)
-                        r[:, A_INVBH] = np.where(ok, 8.0 / bh[tier], 0.0)  # seconds per byte
-                        r[:, A_TIER] = np.where(ok, tier, 0.0)
-                        r[:, A_EDGE_OP] = np.where(ok, edge_op, 0.0)
-                        r[:, A_BH_BYTES] = np.where(ok, bh_bytes, 0.0)
-                        r[:, A_BH_NORM] = np.where(ok, bh_bytes / full_size[c], 0.0)
-    mask_table = at[..., A_VALID].reshape(k * 8, na) > 0.5
-    action_table = at.reshape(k * 8 * na, N_A_FIELDS)
-
-    # ---- model table: model mi = m*V + v (m = K: no model) serving a request of task c
-    m_of = np.repeat(np.arange(k + 1), nv)
-    v_of = np.tile(vidx, k + 1)
-    mt = np.zeros((k + 1) * nv * k * N_M_FIELDS).reshape((k + 1) * nv, k, N_M_FIELDS)
-    mf = np.zeros(((k + 1) * nv, k, N_MODEL_FEATURES), dtype=np.float32)
-    for c in range(k):
-        match = (m_of == c) & valid[m_of, v_of]
-        ok = match & lat_ok[m_of, v_of]
-        mt[:, c, M_SERVED] = ok
-        mt[:, c, M_ACC] = np.where(ok, acc[m_of, v_of], 0.0)
-        mt[:, c, M_LATV] = match & ~lat_ok[m_of, v_of]
-        mt[:, c, M_EINF] = np.where(match, einf[m_of, v_of], 0.0)
-        has = valid[m_of, v_of]
-        mf[:, c, 0] = has
-        mf[:, c, 1] = match
-        mf[:, c, 2] = np.where(has, acc[m_of, v_of], 0.0)
-        mf[:, c, 3] = np.where(has, size[m_of, v_of] / d.storage_bytes, 0.0)
-        mf[:, c, 4] = np.where(has, bits[m_of, v_of] / BITS_SCALE, 0.0)
-        mf[:, c, 5] = has & lat_ok[m_of, v_of]
-    model_table = mt.reshape(-1, N_M_FIELDS)
-    model_features = mf.reshape(-1, N_MODEL_FEATURES)
+    at = np.zeros((len(a_all), 4, N_AT))
+    canon = np.where(src <= SRC_CANCEL, (task == 0) & (entry == 0),
+                     np.where(src == SRC_EVICT, entry == 0, valid[gvar] & (gvar < g_all - 1)))
+    for ctx in range(4):
+        eh, lh = bool(ctx // 2), bool(ctx % 2)
+        at[:, ctx, AT_VALID] = canon & (src <= SRC_EVICT)
+        for s_req in (SRC_EDGE, SRC_LOCAL, SRC_CENTRAL):
+            sel = (src == s_req) & canon
+            if not sel.any():
+                continue
+            g = gvar[sel]
+            tf = tfree[g]
+            is_full = np.isin(g, full)
+            tier = np.zeros(len(g))
+            path = np.zeros(len(g))
+            comp = np.zeros(len(g))
+            edge_op = np.zeros(len(g))
+            if s_req == SRC_EDGE:
+                hit = eh & tf  # the edge makes a training-free variant from its cached full model
+                up_tier, up_rtt = (2, rtt[1] + rtt[2]) if lh else (3, rtt[1] + rtt[2] + rtt[3])
+                tier = np.where(hit, 1.0, up_tier if lib.fallthrough else 0.0)
+                path = np.where(hit, rtt[1], up_rtt)
+                comp = np.where(hit & ~is_full, full_size[task[sel]] / lib.edge.compress_bytes_per_s, 0.0)
+                # a miss streams the variant through the edge, which caches the full model
+                fill_ok = (not eh) and bool(lib.fallthrough)
+                edge_op = np.where(hit, 1.0, np.where(full_size[task[sel]] <= cap, 2.0, 0.0) if fill_ok else 0.0)
+            elif s_req == SRC_LOCAL:
+                tier = np.full(len(g), 2.0 if lh else (3.0 if lib.fallthrough else 0.0))
+                path = np.full(len(g), rtt[2] if lh else rtt[2] + rtt[3])
+            else:
+                tier = np.full(len(g), 3.0)
+                path = np.full(len(g), rtt[3])
+            ok = tier > 0
+            ti = tier.astype(int)
+            bh_bytes = np.where(ti >= 2, size[g], 0.0) + np.where(edge_op == 2.0, full_size[task[sel]], 0.0)
+            rows = np.flatnonzero(sel)
+            at[rows, ctx, AT_VALID] = ok
+            at[rows, ctx, AT_TIER] = np.where(ok, tier, 0.0)
+            at[rows, ctx, AT_FIX_S] = np.where(ok, lib_fixed_time_s(path, comp), 0.0)
+            at[rows, ctx, AT_SPB_BH] = np.where(ok, 8.0 / bh[ti], 0.0)
+            at[rows, ctx, AT_SIZE] = np.where(ok, size[g], 0.0)
+            at[rows, ctx, AT_BH_BYTES] = np.where(ok, bh_bytes, 0.0)
+            at[rows, ctx, AT_EDGE_OP] = np.where(ok, edge_op, 0.0)
 
     rw = sc.reward
-    weights = np.array([rw.accuracy, -rw.latency_violation, -rw.deadline_miss, -rw.energy,
-                        -rw.backhaul, -rw.invalid_action])
+    weights = np.array([rw.accuracy, -rw.failed_requests, -rw.energy, -rw.air_bytes, -rw.backhaul_bytes,
+                        -rw.invalid_action])
     assert len(weights) == len(REWARD_TERMS)
-
     zone_local = np.zeros((sc.mobility.n_zones, k), dtype=bool)
     for z, row in enumerate(lib.zone_tasks):
         zone_local[z, row] = True
+    nz = sc.mobility.n_zones
+    pop_day = np.asarray(sc.context.popularity_day, dtype=float)
+    pop_night = np.asarray(sc.context.popularity_night or sc.context.popularity_day, dtype=float)
+    pop_day = np.broadcast_to(pop_day, (nz, k)) if len(pop_day) == 1 else pop_day
+    pop_night = np.broadcast_to(pop_night, (nz, k)) if len(pop_night) == 1 else pop_night
 
     cst = sc.channel
     consts = {
         "noise_dbm": float(ch.noise_power_dbm(cst.bandwidth_hz, cst.noise_figure_db)),
-        "fading_rho": ch.fading_correlation(sc.mobility.speed_mps, cst.carrier_hz, sc.dt_s),
         "shadow_rho": ch.shadowing_correlation(sc.mobility.speed_mps, sc.dt_s, cst.shadowing_corr_distance_m),
         "device_class_index": float(DEVICE_CLASSES.index(d.device_class)),
+        "coherence_time_s": ch.coherence_time_s(sc.mobility.speed_mps, cst.carrier_hz),
     }
     return SimParams(
-        scenario=sc, profiles=profiles, grid=grid, n_variants=nv, n_actions=na, n_tasks=k,
-        valid=valid, accuracy=acc, size_bytes=size, macs=macs, bits=bits, params=nparams,
-        inference_latency_s=lat, latency_ok=lat_ok, inference_energy_j=einf, proxy_score=proxy,
-        full_variant=full, full_size_bytes=full_size, action_table=action_table,
-        mask_table=mask_table, model_table=model_table, model_features=model_features,
-        reward_weights=weights, tier_rtt_s=rtt, tier_backhaul_bps=bh, tier_compress_bytes_per_s=tput,
-        request_rate_hz=np.array([t.request_rate_hz for t in sc.tasks]),
-        latency_budget_s=budget[:k].copy(),
-        deadline_s=np.array([t.download_deadline_s for t in sc.tasks]),
-        zone_local=zone_local, energy_allowance_j=d.energy_budget_j / sc.max_episode_steps,
-        constants=consts,
+        scenario=sc, profiles=profiles, grid=grid, n_tasks=k, n_variants=nv, n_menu=m,
+        n_actions=len(a_all), var_valid=valid, var_accuracy=acc, var_size_bytes=size, var_macs=macs,
+        var_bits=bits, var_integer=integer, var_training_free=tfree, var_service_s=service,
+        var_energy_j=einf, var_planes=planes, var_plane_bytes=plane_bytes, var_plane_accuracy=plane_acc,
+        var_task=var_task, var_lat_ok=lat_ok, var_proxy=proxy, menu=menu, act_src=src, act_task=task,
+        act_entry=entry, act_var=gvar, act_table=at, zone_local=zone_local, reward_weights=weights,
+        request_rate_hz=np.array([t.request_rate_hz for t in sc.tasks]), latency_budget_s=budget,
+        session_median_s=np.array([t.session_median_s for t in sc.tasks]),
+        session_sigma=np.array([t.session_sigma for t in sc.tasks]),
+        next_task_pop_day=np.array(pop_day), next_task_pop_night=np.array(pop_night),
+        full_variant=full, full_size_bytes=full_size, tier_rtt_s=rtt, tier_backhaul_bps=bh,
+        energy_allowance_j=d.energy_budget_j / sc.max_episode_steps, constants=consts,
     )
-
-
-def _resolve(src: int, edge_has: bool, local_has: bool, fallthrough: bool, rtt: np.ndarray) -> tuple[int, float]:
-    """Serving tier (0 = unreachable/masked) and the round-trip path for a request to ``src``.
-
-    A tier that lacks the model forwards the request to the next tier up, adding its round trip,
-    when ``fallthrough``; otherwise the action is masked. Central holds every model.
-    """
-    if src == 1:
-        if edge_has:
-            return 1, float(rtt[1])
-        if not fallthrough:
-            return 0, 0.0
-        if local_has:
-            return 2, float(rtt[1] + rtt[2])
-        return 3, float(rtt[1] + rtt[2] + rtt[3])
-    if src == 2:
-        if local_has:
-            return 2, float(rtt[2])
-        if not fallthrough:
-            return 0, 0.0
-        return 3, float(rtt[2] + rtt[3])
-    return 3, float(rtt[3])

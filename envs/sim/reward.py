@@ -6,15 +6,16 @@ contribution, so the terms sum to the reward:
 
 * ``accuracy`` (+): sum over this step's requests of the accuracy of the model that served them
   (0 for a failed request), divided by the expected number of requests per step of the task.
-* ``latency_violation`` (-): requests served by a model of the right task whose inference latency
-  (MACs / compute) exceeds the task's budget, divided by the expected number of requests.
-* ``deadline_miss`` (-): 1 if a download started this step takes longer than the task's download
-  deadline.
-* ``energy`` (-): energy spent this step beyond the per-step allowance (episode budget / horizon),
-  in units of that allowance.
-* ``backhaul`` (-): bytes moved over the backhaul beyond the edge (local/central downloads and
-  edge cache fills), in units of the task's full model size.
-* ``invalid_action`` (-): 1 if the action was invalid (handled as a no-op).
+* ``failed_requests`` (-): requests that failed (no model of their task on board, or waiting +
+  inference over the task's budget), per expected request.
+* ``energy`` (-): energy spent this step (radio and inference) in units of the episode budget
+  divided by the horizon: spending the whole battery over an episode costs ``weight x horizon``.
+  The battery is a real budget: when it is empty the episode terminates.
+* ``air_bytes`` (-): GB received over the air this step (the spectrum the download takes from
+  the cell's other users).
+* ``backhaul_bytes`` (-): GB moved over the backhaul beyond the edge (local and central
+  downloads, edge cache fills), charged when the download starts.
+* ``invalid_action`` (-): 1 if the action was invalid (handled as keep).
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ from scenarios.loader import REWARD_TERMS
 
 #: Names of the reward terms in column order.
 TERM_NAMES = REWARD_TERMS
-#: Names of the constraint costs in ``info["cost"]`` (Safety-Gymnasium style, >= 0).
-COST_NAMES = ("latency_violation", "deadline_miss", "energy_over_budget_j", "invalid_action")
+#: Names of the constraint costs in ``info["cost"]`` (Safety-Gymnasium style, >= 0): the energy
+#: spent (J) and the failed requests, so a user can train with budgets instead of prices.
+COST_NAMES = ("energy_j", "failed_requests")
 
 
 def weighted_sum(raw, weights):
     """Weighted terms and their sum: ``(tuple of raw_i * w_i, sum)``, summed left to right.
 
-    ``raw`` holds the six unweighted terms in :data:`TERM_NAMES` order (arrays over rows or Python
-    floats of one row); ``weights`` the signed weights (penalties negative), e.g.
-    :attr:`envs.sim.params.SimParams.reward_weights`. Written out for the six terms: this runs
-    once per step of the single env.
+    ``raw`` holds the six unweighted terms in :data:`TERM_NAMES` order (arrays over rows);
+    ``weights`` the signed weights (penalties negative), e.g.
+    :attr:`envs.sim.params.SimParams.reward_weights`.
     """
     r0, r1, r2, r3, r4, r5 = raw
     w0, w1, w2, w3, w4, w5 = weights

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from insitu_test_helpers import TINY_SCENARIO, tiny_profile  # noqa: E402
+from insitu_test_helpers import TINY_PROFILE_ARGS, TINY_SCENARIO, tiny_profile  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def tiny_profile_paths(tmp_path_factory) -> list[str]:
     """Two tiny profile files (paths)."""
     d = tmp_path_factory.mktemp("profiles")
     paths = []
-    for name, args in (("tiny_a", (2_000_000, 50_000_000, 0.9)), ("tiny_b", (500_000, 10_000_000, 0.8))):
+    for name, args in TINY_PROFILE_ARGS:
         p = d / f"{name}.json"
         p.write_text(json.dumps(tiny_profile(name, name, *args)))
         paths.append(str(p))
@@ -41,3 +41,14 @@ def tiny_scenario_path(tiny_scenario_dict, tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("scenarios") / "tiny.yaml"
     p.write_text(yaml.safe_dump(tiny_scenario_dict))
     return str(p)
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tiny_scenario_path):
+    """``make_params(**overrides)`` of the tiny scenario: ``(scenario, SimParams)`` (cached)."""
+    from envs.adapter import make_params
+
+    def build(**overrides):
+        return make_params(tiny_scenario_path, **overrides)
+
+    return build

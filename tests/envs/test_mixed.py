@@ -5,11 +5,23 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from insitu_test_helpers import assert_obs_equal, assert_row_info, random_actions
+from insitu_test_helpers import assert_obs_equal, assert_row_info
 
 import envs  # noqa: F401  (registers the ids)
 from envs import CUSTOM_ID, SCENARIO_IDS
 from envs.mixed import MixedVectorEnv
+
+
+def random_actions(space, n, rng, venv=None):
+    """Random actions of the space, every other row a valid one when the vector env is given."""
+    flat = rng.integers(0, int(np.prod(space.nvec)) if hasattr(space, "nvec") else space.n, n)
+    if venv is not None:
+        fm = venv.flat_action_masks()
+        for i in range(0, n, 2):
+            flat[i] = rng.choice(np.flatnonzero(fm[i]))
+    if hasattr(space, "nvec"):
+        return np.stack(np.unravel_index(flat, tuple(space.nvec)), axis=-1)
+    return flat
 
 
 def _groups(path):
@@ -40,7 +52,7 @@ def test_rows_equal_single_envs_of_their_group(tiny_scenario_path, action_mode, 
     ended = [False] * 5
     resets = 0
     for t in range(70):
-        acts = random_actions(venv.single_action_space, 5, rng)
+        acts = random_actions(venv.single_action_space, 5, rng, venv)
         obs, rew, term, trunc, info = venv.step(acts)
         for i, s in enumerate(singles):
             if ended[i]:  # NEXT_STEP autoreset: the row's action is ignored
@@ -68,7 +80,7 @@ def test_same_step_final_obs_only_in_groups_that_ended(tiny_scenario_path):
     rng = np.random.default_rng(4)
     finals = 0
     for _ in range(45):
-        acts = random_actions(venv.single_action_space, 5, rng)
+        acts = random_actions(venv.single_action_space, 5, rng, venv)
         obs, rew, term, trunc, info = venv.step(acts)
         for i, s in enumerate(singles):
             so, sr, ste, str_, si = s.step(acts[i])
@@ -89,14 +101,15 @@ def test_reset_mask_spans_groups(tiny_scenario_path):
     with pytest.raises(RuntimeError, match="first reset"):
         venv.reset(options={"reset_mask": np.array([True, False, False, False, False])})
     obs0, _ = venv.reset(seed=1)
-    venv.step(np.zeros((5, 4), dtype=np.int64))
+    venv.step(np.zeros((5, 3), dtype=np.int64))
     mask = np.array([False, True, False, False, False])  # only a row of group 0
     obs, info = venv.reset(seed=[None, 101, None, None, None], options={"reset_mask": mask})
     single = gym.make(CUSTOM_ID, scenario=tiny_scenario_path)
     so, _ = single.reset(seed=101)
     assert np.array_equal(obs[1], so)
     assert info["_action_mask"].tolist() == mask.tolist() and info["_task"].tolist() == mask.tolist()
-    assert info["action_mask"].shape == (5, venv.n_actions) and not info["action_mask"][2:].any()
+    assert info["joint_action_mask"].shape == (5, venv.n_actions) and not info["joint_action_mask"][2:].any()
+    assert info["joint_action_mask"][1].any()
 
 
 def test_shipped_scenarios_with_equal_spaces_mix():
@@ -152,7 +165,7 @@ def test_sb3_adapter_over_mixed_env_equals_dummy_vec_env(tiny_scenario_path):
     rng = np.random.default_rng(6)
     dones = 0
     for t in range(60):
-        acts = random_actions(native.action_space, 5, rng)
+        acts = random_actions(native.action_space, 5, rng, native.venv)
         o1, r1, d1, i1 = native.step(acts)
         o2, r2, d2, i2 = dummy.step(acts)
         assert np.array_equal(o1, o2) and np.array_equal(d1, d2) and np.array_equal(r1, r2), f"step {t}"

@@ -1,283 +1,275 @@
-"""The batched simulation core: equivalence of backends and batch rows, accounting, masks, invariants."""
+"""The batched core (BatchSim): rows independent of the batch, store invariants under random
+action sequences (hypothesis), the joint mask equals what a step accepts, forks, planning view,
+one-step rewards, starting state and the menus."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.sim import BatchSim, build_params
-from envs.sim.exogenous import E_INVRATE, E_NREQ, E_RATE
-from envs.sim.params import A_VALID
-from scenarios import scenario_from_dict
+from envs.adapter import make_params
+from envs.sim import BatchSim
+from envs.sim.core import default_chunk_steps, endo_feature_names
+from envs.sim.dynamics import action_rows, store_bytes
+from envs.sim.exogenous import E_RATE_EST, exo_feature_names
+from envs.sim.params import AT_FIX_S, AT_SIZE, AT_SPB_BH, SRC_EDGE, build_menu
+
+#: The full model of task 0 is 8 MB: storage binds; 2 MHz of bandwidth: downloads take seconds.
+STORE_OVERRIDES = {"device__storage_bytes": 1.2e7, "channel__bandwidth_hz": 2e6}
 
 
-@pytest.fixture(scope="module")
-def params(tiny_scenario_dict):
-    return build_params(scenario_from_dict(tiny_scenario_dict))
-
-
-def _params_with(tiny_scenario_dict, **overrides):
-    return build_params(scenario_from_dict(tiny_scenario_dict, **overrides))
-
-
-def _sim(params, seed=0, b=1):
-    s = BatchSim(params, b)
+def _sim(params, seed=0, b=1, chunk=None):
+    s = BatchSim(params, b, chunk)
     s.reset_rows(list(range(b)), [np.random.default_rng(seed + i) for i in range(b)])
     return s
 
 
-def test_tables_shapes(params):
-    assert params.grid == (2, 2, 2)
-    assert params.n_actions == 32
-    assert params.mask_table.shape == (2 * 8, 32)
-    # the uncompressed variant is depth 2, no pruning, 32 bit -> grid index (1, 0, 0) = 4
-    assert list(params.full_variant) == [4, 4]
+def _valid_random(masks, rng, p_keep=0.3):
+    out = np.zeros(len(masks), dtype=np.int64)
+    for i, m in enumerate(masks):
+        ok = np.flatnonzero(m)
+        if rng.random() > p_keep:
+            out[i] = int(rng.choice(ok))
+    return out
 
 
-def test_batch_rows_equal_single_sims(params):
-    """Row i of a batch equals a single sim seeded like row i, across chunk ends and resets."""
+def test_batch_rows_equal_single_sims(tiny_params):
+    """Row i of a batch equals a batch of one drawing from the same generator, across chunk ends."""
+    _, p = tiny_params()
     b = 4
-    batch = _sim(params, 100, b)
-    singles = [_sim(params, 100 + i) for i in range(b)]
+    batch = _sim(p, 100, b)
+    singles = [_sim(p, 100 + i) for i in range(b)]
+    assert batch.T == default_chunk_steps(p) == 51
     rng = np.random.default_rng(7)
-    for step in range(130):  # horizon 50: crosses resets; chunk = 51 steps
+    for step in range(120):
         obs_b, mask_b = batch.observe(), batch.action_masks()
         for i, s in enumerate(singles):
-            assert np.array_equal(obs_b[i], s.observe_row(0))
-            assert np.array_equal(mask_b[i], s.action_mask_row(0))
-        acts = rng.integers(0, params.n_actions, b)
+            assert np.array_equal(obs_b[i], s.observe()[0]), step
+            assert np.array_equal(mask_b[i], s.action_masks()[0])
+        acts = np.where(rng.random(b) < 0.5, rng.integers(0, p.n_actions, b), _valid_random(mask_b, rng))
         res = batch.step(acts)
         for i, s in enumerate(singles):
-            r = s.step_row(0, int(acts[i]))
-            assert res.reward[i] == r.reward
-            assert res.energy_j[i] == r.energy_j and res.latency_s[i] == r.latency_s
-            assert res.terminated[i] == r.terminated and res.truncated[i] == r.truncated
-            assert np.array_equal(res.terms[i], np.asarray(r.terms))
-            if r.terminated or r.truncated:
-                s.reset_rows([0], [np.random.default_rng(1000 + step)])
-                batch.reset_rows([i], [np.random.default_rng(1000 + step)])
+            r = s.step(acts[i:i + 1])
+            for f in res._fields:
+                assert np.array_equal(getattr(res, f)[i], getattr(r, f)[0]), (step, f)
 
 
-def test_different_seeds_differ(params):
-    a, b = _sim(params, 1), _sim(params, 2)
-    assert not np.array_equal(a.exo.f[0], b.exo.f[0])
+def test_reset_starting_state(tiny_params):
+    _, p = tiny_params(library__edge__initial_fill_prob=0.5)
+    b = 400
+    sim = _sim(p, 0, b)
+    d = sim.state.dyn
+    held = d.store_var != p.no_model
+    assert np.all(held.sum(axis=1) == 1)                      # one model of one task
+    k = np.argmax(held, axis=1)
+    g = d.store_var[np.arange(b), k]
+    assert np.all(p.var_task[g] == k) and np.all(p.var_size_bytes[g] <= p.scenario.device.storage_bytes)
+    assert np.array_equal(d.store_planes[np.arange(b), k], p.var_planes[g])
+    assert set(np.unique(k)) == {0, 1}
+    assert not d.dl_active.any() and np.all(d.tail_left_s == 0) and np.all(d.queue_s == 0)
+    assert np.all(d.energy_left_j == p.scenario.device.energy_budget_j)
+    # both full models (8 + 2 MB) fit the 50 MB edge cache: each is cached with probability 0.5
+    assert sim.state.edge_present.mean() == pytest.approx(0.5, abs=0.04)
+    assert np.all(sim.state.t == 0) and np.all(sim.state.invalid_count == 0)
 
 
-def test_one_step_rewards_equal_stepping(params):
-    sim = _sim(params, 3)
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        osr = sim.one_step_rewards(0)
-        k0 = sim.state.k.copy()
-        for a in rng.choice(params.n_actions, 6, replace=False).tolist() + [int(np.argmax(osr))]:
-            c = copy.deepcopy(sim)
-            assert c.step_row(0, a).reward == osr[a]
-        assert np.array_equal(sim.state.k, k0)  # no state change
-        sim.step_row(0, int(rng.integers(params.n_actions)))
+def test_observation_layout(tiny_params):
+    _, p = tiny_params()
+    sim = _sim(p)
+    k = p.n_tasks
+    assert sim.feature_names == exo_feature_names(p) + endo_feature_names(p)
+    assert sim.obs_dim == len(exo_feature_names(p)) + 4 + 1 + 7 * k + 4 + 2 * k
+    assert len(set(sim.feature_names)) == sim.obs_dim
+    o = sim.observe()
+    assert o.shape == (1, sim.obs_dim) and o.dtype == np.float32 and np.all(np.abs(o) <= 1)
 
 
-def test_download_latency_and_energy_accounting(params):
-    sim = _sim(params, 4)
-    # find a step where a central download of the full model of the current task is valid
-    for _ in range(200):
-        mask = sim.action_mask_row(0)
-        k = int(sim.state.k[0])
-        task = int(sim.exo.ci[0, k, 0])
-        v = int(params.full_variant[task])
-        a = 3 * params.n_variants + v
-        if mask[a] and sim.state.dyn.pending[0] == 0:
-            break
-        sim.step_row(0, 0)
-    rate = sim.exo.f[0, k, E_RATE]
-    size = params.size_bytes[task, v]
-    rtt_c = params.scenario.library.central.rtt_s
-    bh_c = params.scenario.library.central.backhaul_bps
-    expected_lat = rtt_c + 0.0 + 8 * size / min(rate, bh_c)  # uncompressed: no compression time
-    ob_mi, nreq = int(sim.state.dyn.model[0]), sim.exo.f[0, k, E_NREQ]
-    r = copy.deepcopy(sim).step_row(0, a)
-    assert r.latency_s == pytest.approx(expected_lat, rel=1e-12)
-    assert r.bytes_downloaded == size
-    # energy = P_rx * receive time in this step + inference energy of the requests processed by a
-    # model of the right task; the old model serves until the new one has arrived
-    dt = params.scenario.dt_s
-    spb = 8.0 / min(rate, bh_c)
-    t_fix = min(rtt_c, dt)
-    t_tx = min(size * spb, dt - t_fix)
-    arrives = t_fix + size * spb <= dt
-    q = (t_fix + t_tx) / dt
-    m, vo = divmod(ob_mi, params.n_variants)
-    e_old = params.inference_energy_j[m, vo] if m == task else 0.0
-    e_new = params.inference_energy_j[task, v]
-    w_old = nreq * (q if arrives else 1.0)
-    w_new = nreq * (1.0 - q) if arrives else 0.0
-    expected_e = params.scenario.device.rx_power_w * t_tx + w_old * e_old + w_new * e_new
-    assert r.air_time_s == pytest.approx(t_tx, rel=1e-12)
-    assert r.energy_j == pytest.approx(expected_e, rel=1e-9)
-    # a compressed variant adds the on-the-fly compression time full_size / throughput
-    vc = int(np.flatnonzero(params.valid[task] & (np.arange(params.n_variants) != v))[0])
-    r2 = copy.deepcopy(sim).step_row(0, 3 * params.n_variants + vc)
-    tput = params.scenario.library.central.compress_bytes_per_s
-    exp2 = rtt_c + params.full_size_bytes[task] / tput + params.size_bytes[task, vc] * sim.exo.f[0, k, E_INVRATE] \
-        if rate < bh_c else None
-    if exp2 is not None:
-        assert r2.latency_s == pytest.approx(exp2, rel=1e-12)
-
-
-def test_keep_energy_is_inference_only(params):
-    sim = _sim(params, 5)
-    for _ in range(60):
-        k = int(sim.state.k[0])
-        task = int(sim.exo.ci[0, k, 0])
-        m, v = divmod(int(sim.state.dyn.model[0]), params.n_variants)
-        nreq = sim.exo.f[0, k, E_NREQ]
-        if sim.state.dyn.pending[0] == 0:
-            r = sim.step_row(0, 0)
-            e = params.inference_energy_j[m, v] * nreq if m == task else 0.0
-            assert r.energy_j == pytest.approx(e, rel=1e-12, abs=1e-300)
-            assert r.latency_s == 0.0 and r.bytes_downloaded == 0.0
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1),
+       moves=st.lists(st.tuples(st.booleans(), st.integers(0, 10_000)), min_size=1, max_size=60))
+def test_store_invariants_under_random_actions(tiny_params, seed, moves):
+    """Over any action sequence (valid or not) the store never holds more than the device's storage
+    (models on board plus the reserved download), every slot holds a variant of its own task, and
+    the download, battery, radio tail and queue stay within their ranges."""
+    _, p = tiny_params(**STORE_OVERRIDES)
+    sim = _sim(p, seed)
+    storage = p.scenario.device.storage_bytes
+    energy_prev = sim.state.dyn.energy_left_j[0]
+    invalid = 0
+    for use_mask, i in moves:
+        if use_mask:
+            ok = np.flatnonzero(sim.action_masks()[0])
+            a = int(ok[i % len(ok)])
         else:
-            sim.step_row(0, 0)
+            a = i % p.n_actions
+        res = sim.step(np.array([a]))
+        d = sim.state.dyn
+        invalid += int(res.invalid[0])
+        assert store_bytes(p, d)[0] <= storage * (1 + 1e-12)
+        for k in range(p.n_tasks):
+            g, pl = int(d.store_var[0, k]), int(d.store_planes[0, k])
+            if g == p.no_model:
+                assert pl == 0
+            else:
+                assert p.var_task[g] == k and p.var_valid[g] and 1 <= pl <= p.var_planes[g]
+        if d.dl_active[0]:
+            g = int(d.dl_var[0])
+            assert p.var_task[g] == d.dl_task[0] and 0 <= d.dl_done_bytes[0] < p.var_size_bytes[g]
+            assert d.dl_tier[0] in (1, 2, 3)
+        else:
+            assert d.dl_var[0] == p.no_model and d.dl_done_bytes[0] == 0.0
+        assert 0.0 <= d.energy_left_j[0] <= energy_prev
+        energy_prev = d.energy_left_j[0]
+        assert 0.0 <= d.tail_left_s[0] <= p.scenario.device.radio.tail_s
+        assert 0.0 <= d.queue_s[0] <= p.latency_budget_s.max()
+        assert sim.state.invalid_count[0] == invalid
+        assert res.reward[0] == pytest.approx(res.terms[0].sum(), abs=1e-12)
+        assert res.served[0] + res.no_model[0] + res.late[0] == res.requests[0]
+        o = sim.observe()
+        assert np.all(np.isfinite(o)) and np.all(np.abs(o) <= 1)
 
 
-def test_masks_follow_storage_rule(tiny_scenario_dict):
-    # storage of 1.5 MB: tiny_a (2 M params) fits only in 8 bit / pruned variants
-    p = _params_with(tiny_scenario_dict, device__storage_bytes=1.5e6)
-    for c in range(p.n_tasks):
-        fits = p.valid[c] & (p.size_bytes[c] <= 1.5e6)
-        for base in range(c * 8, c * 8 + 4):  # not pending
-            m = p.mask_table[base].reshape(4, p.n_variants)
-            assert m[0].all()  # keep always valid
-            for src in (1, 2, 3):
-                allowed = m[src]
-                assert not (allowed & ~fits).any()
-    sim = _sim(p, 6)
-    for _ in range(100):
-        mask = sim.action_mask_row(0)
-        a = int(np.random.default_rng(0).choice(np.flatnonzero(mask)))
-        sim.step_row(0, a)
-        m, v = divmod(int(sim.state.dyn.model[0]), p.n_variants)
-        if m < p.n_tasks:
-            assert p.size_bytes[m, v] <= 1.5e6
+def _mask_agrees_with_step(sim):
+    """Every flat action stepped from the current state: invalid exactly where masked."""
+    mask = sim.action_masks()[0]
+    f = sim.fork(0, sim.A)
+    res = f.step(np.arange(sim.A))
+    assert np.array_equal(res.invalid, ~mask)
+    return mask
 
 
-def test_masks_follow_tier_rules_without_fallthrough(tiny_scenario_dict):
-    p = _params_with(tiny_scenario_dict, library__fallthrough=False)
-    nv = p.n_variants
-    for c in range(p.n_tasks):
-        for pend in (0, 1):
-            for eh in (0, 1):
-                for lh in (0, 1):
-                    m = p.mask_table[c * 8 + pend * 4 + eh * 2 + lh].reshape(4, nv)
-                    fits = p.valid[c] & (p.size_bytes[c] <= p.scenario.device.storage_bytes)
-                    assert m[0].all()
-                    assert np.array_equal(m[1], fits & bool(eh) & (pend == 0))
-                    assert np.array_equal(m[2], fits & bool(lh) & (pend == 0))
-                    assert np.array_equal(m[3], fits & (pend == 0))
+@pytest.mark.parametrize("overrides", [STORE_OVERRIDES, {"channel__bandwidth_hz": 2e6, "library__fallthrough": False}])
+def test_joint_mask_equals_what_a_step_accepts_tiny(tiny_params, overrides):
+    _, p = tiny_params(**overrides)
+    rng = np.random.default_rng(1)
+    kinds = set()
+    for seed in range(3):
+        sim = _sim(p, seed)
+        for _ in range(40):
+            mask = _mask_agrees_with_step(sim)
+            kinds.add((bool(mask[p.act_src == 1].any()), bool(sim.state.dyn.dl_active[0])))
+            sim.step(_valid_random(mask[None, :], rng, p_keep=0.6))
+    assert (True, True) in kinds and (False, False) in kinds  # with and without a download in flight
 
 
-def test_invalid_action_is_penalised_noop(tiny_scenario_dict):
-    params = _params_with(tiny_scenario_dict, device__storage_bytes=1.5e6)
-    sim = _sim(params, 8)
-    for _ in range(100):
-        mask = sim.action_mask_row(0)
-        if not mask.all():
-            break
-        sim.step_row(0, 0)
-    bad = int(np.flatnonzero(~mask)[0])
-    c1, c2 = copy.deepcopy(sim), copy.deepcopy(sim)
-    r_bad = c1.step_row(0, bad)
-    r_keep = c2.step_row(0, 0)
-    assert r_bad.invalid and not r_keep.invalid
-    w = params.scenario.reward.invalid_action
-    assert r_bad.reward == pytest.approx(r_keep.reward - w)
-    assert r_bad.bytes_downloaded == 0.0 and c1.state.invalid_count[0] == 1
-    assert c1.state.dyn.model[0] == c2.state.dyn.model[0] and c1.state.dyn.pending[0] == c2.state.dyn.pending[0]
+def test_joint_mask_equals_what_a_step_accepts_shipped():
+    _, p = make_params("urban_smartphone")
+    rng = np.random.default_rng(2)
+    sim = _sim(p, 5)
+    for t in range(30):
+        mask = sim.action_masks()[0]
+        if t % 5 == 0:
+            _mask_agrees_with_step(sim)
+        sim.step(_valid_random(mask[None, :], rng, p_keep=0.6))
 
 
-def test_in_situ_replacement_old_model_serves_until_arrival(tiny_scenario_dict):
-    # slow central backhaul: a download spans several steps; meanwhile only keep is valid
-    p = _params_with(tiny_scenario_dict, library__central={"backhaul_bps": 2e6})
-    sim = _sim(p, 9)
-    k = int(sim.state.k[0])
-    task = int(sim.exo.ci[0, k, 0])
-    a = 3 * p.n_variants + int(p.full_variant[task])
-    assert sim.action_mask_row(0)[a]
-    ob_before = sim.state.dyn.model[0]
-    r = sim.step_row(0, a)
-    assert r.latency_s > 2 * p.scenario.dt_s
-    assert sim.state.dyn.pending[0] == 1.0 and sim.state.dyn.model[0] == ob_before
-    m = sim.action_mask_row(0).reshape(4, p.n_variants)
-    assert m[0].all() and not m[1:].any()
-    steps = 0
-    while sim.state.dyn.pending[0] == 1.0:
-        sim.step_row(0, 0)
-        steps += 1
-    assert steps == int(np.ceil(r.latency_s / p.scenario.dt_s)) - 1
-    assert sim.state.dyn.model[0] == task * p.n_variants + p.full_variant[task]
+def test_fork_and_one_step_rewards(tiny_params):
+    _, p = tiny_params()
+    sim = _sim(p, 3, b=2)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        sim.step(_valid_random(sim.action_masks(), rng))
+    state_before = [x.copy() for x in sim.state.dyn]
+    rng_state = sim.rngs[1].bit_generator.state
+    osr = sim.one_step_rewards(1)
+    assert osr.shape == (p.n_actions,)
+    assert sim.rngs[1].bit_generator.state == rng_state
+    assert all(np.array_equal(a, b) for a, b in zip(state_before, sim.state.dyn))
+    # the one-step reward of each action is what that action gets on the real next step
+    acts = np.array([0, int(np.argmax(osr))])
+    res = sim.step(acts)
+    assert res.reward[1] == osr[acts[1]]
+    # a fork steps the row's future: its copies with one action equal the row stepping it
+    f = sim.fork(0, 3)
+    a = _valid_random(sim.action_masks()[:1], rng, p_keep=0.0)
+    rf = f.step(np.repeat(a, 3))
+    r0 = sim.step(np.array([a[0], 0]))
+    assert np.all(rf.reward == r0.reward[0])
+    assert np.array_equal(f.observe()[2], sim.observe()[0])
+    f.take_rows(np.array([2, 2]))
+    assert f.B == 2 and np.array_equal(f.observe()[1], sim.observe()[0])
+    with pytest.raises(RuntimeError, match="forks only"):
+        sim.take_rows(np.array([0]))
+    g = sim.fork(0, 1)
+    with pytest.raises(RuntimeError, match="cannot run past"):
+        for _ in range(sim.steps_left_in_chunk(0) + 1):
+            g.step(np.zeros(1, dtype=np.int64))
 
 
-def test_chunks_continue_seamlessly(tiny_scenario_dict):
-    p = _params_with(tiny_scenario_dict, max_episode_steps=2000)
-    sim = _sim(p, 10)
-    rates = []
-    for _ in range(700):  # > 2 chunks of 256
-        rates.append(sim.true_rate_bps(0))
-        sim.step_row(0, 0)
-    rates = np.log(np.array(rates))
-    # the rate process stays time-correlated across chunk boundaries (no reset at 256, 512)
-    assert np.all(np.isfinite(rates)) and np.std(rates) > 0
+def test_planning_view_is_consistent_with_the_state(tiny_params):
+    _, p = tiny_params(**STORE_OVERRIDES)
+    sim = _sim(p, 4)
+    rng = np.random.default_rng(4)
+    radio = p.scenario.device.radio
+    for _ in range(25):
+        view = sim.planning_view(0)
+        d = sim.state.dyn
+        for key in ("valid", "source", "target_task", "entry", "variant", "tier", "size_bytes", "accuracy",
+                    "service_s", "latency_ok", "training_free", "integer", "bits", "planes", "proxy_score",
+                    "download_latency_s_est", "download_energy_j_est"):
+            assert view[key].shape == (p.n_actions,), key
+            assert not view[key].flags.writeable
+        for key in ("store_variant", "store_accuracy", "store_size_bytes", "store_service_s", "store_last_used",
+                    "budget_s", "request_rate_hz", "local_has", "edge_has"):
+            assert view[key].shape == (p.n_tasks,), key
+        assert np.array_equal(view["valid"], sim.action_masks()[0])
+        assert float(view["free_bytes"]) == pytest.approx(p.scenario.device.storage_bytes - store_bytes(p, d)[0])
+        assert np.array_equal(view["store_variant"], d.store_var[0])
+        assert int(view["task"]) == int(sim.current_task()[0])
+        assert int(view["steps_left"]) == p.scenario.max_episode_steps - int(sim.state.t[0])
+        # the latency estimate: fixed time (+ promotion from idle) + bytes at the estimated rate
+        dl = np.flatnonzero(view["valid"] & (view["source"] >= SRC_EDGE))
+        if dl.size:
+            rows = action_rows(p, dl, np.full(dl.size, int(view["zone"])), sim.state.edge_present[0])
+            rate = max(float(sim.exo.f[0, sim.state.k[0], E_RATE_EST]), 1.0)
+            promo = radio.promotion_s if d.tail_left_s[0] <= 0 else 0.0
+            want = rows[:, AT_FIX_S] + promo + rows[:, AT_SIZE] * np.maximum(8 / rate, rows[:, AT_SPB_BH])
+            assert np.allclose(view["download_latency_s_est"][dl], want, rtol=1e-12)
+            # energy estimate: receiving at the estimated rate, waiting connected, the promotion
+            rx = radio.rx_base_power_w + radio.rx_power_per_mbps_w * rate * 1e-6
+            e = (rx * rows[:, AT_SIZE] * np.maximum(8 / rate, rows[:, AT_SPB_BH]) + radio.tail_power_w * rows[:, AT_FIX_S]
+                 + radio.promotion_power_w * promo)
+            assert np.allclose(view["download_energy_j_est"][dl], e, rtol=1e-12)
+            assert np.array_equal(view["size_bytes"][dl], rows[:, AT_SIZE])
+        assert np.all(view["download_latency_s_est"][view["source"] < SRC_EDGE] == 0)
+        sim.step(_valid_random(view["valid"][None, :], rng, p_keep=0.5))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31 - 1), actions=st.lists(st.integers(0, 31), min_size=1, max_size=60))
-def test_invariants(params, seed, actions):
-    sim = _sim(params, seed)
-    storage = params.scenario.device.storage_bytes
-    for a in actions:
-        r = sim.step_row(0, a)
-        assert r.latency_s >= 0.0
-        assert r.energy_j >= 0.0
-        assert sim.state.dyn.energy_left_j[0] >= 0.0
-        assert r.terminated == (sim.state.dyn.energy_left_j[0] == 0.0)
-        assert 0.0 <= r.accuracy_sum <= r.requests + 1e-9
-        assert 0.0 <= r.served <= r.requests + 1e-9
-        m, v = divmod(int(sim.state.dyn.model[0]), params.n_variants)
-        if m < params.n_tasks:
-            assert params.size_bytes[m, v] <= storage
-            assert 0.0 <= params.accuracy[m, v] <= 1.0
-        obs = sim.observe_row(0)
-        assert obs.dtype == np.float32 and np.all(obs >= -1.0) and np.all(obs <= 1.0)
-        if r.terminated or r.truncated:
-            break
-    assert np.all(params.action_table[:, A_VALID] >= 0)
+def test_build_menu_keeps_the_front_and_anchors():
+    # six variants: (size, accuracy, service, training-free); variant 5 is dominated by 4
+    size = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    acc = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.85])
+    svc = np.ones(6)
+    tf = np.ones(6, dtype=bool)
+    valid = np.ones(6, dtype=bool)
+    assert build_menu(size, acc, svc, tf, valid, 4, 8).tolist() == [0, 1, 2, 3, 4]
+    # three entries: the full model (3), the smallest (0) and the most accurate (4)
+    assert build_menu(size, acc, svc, tf, valid, 3, 3).tolist() == [0, 3, 4]
+    valid[4] = False  # invalid variants are never offered; 5 is then on the front
+    assert 4 not in build_menu(size, acc, svc, tf, valid, 3, 8).tolist()
 
 
-def test_download_progresses_at_each_steps_rate(tiny_scenario_dict):
-    """Bytes in flight shrink by (time available) / (seconds per byte of *that* step)."""
-    p = _params_with(tiny_scenario_dict, library__central={"backhaul_bps": 1e12},
-                     channel__bandwidth_hz=2e6,
-                     channel__blockage={"rate_per_s": 2.0, "mean_duration_s": 1.0})
-    sim = _sim(p, 12)
-    k = int(sim.state.k[0])
-    task = int(sim.exo.ci[0, k, 0])
-    a = 3 * p.n_variants + int(p.full_variant[task])
-    size = p.size_bytes[task, p.full_variant[task]]
-    fix = p.scenario.library.central.rtt_s
-    moved, steps = 0.0, 0
-    r = sim.step_row(0, a)
-    assert r.air_time_s == pytest.approx(p.scenario.dt_s - fix)  # the download spans several steps
-    moved += r.air_time_s / sim.exo.f[0, k, E_INVRATE]
-    while sim.state.dyn.pending[0] == 1.0:
-        k = int(sim.state.k[0])
-        assert sim.state.dyn.pending_bytes[0] == pytest.approx(size - moved, rel=1e-9)
-        r = sim.step_row(0, 0)
-        spb = sim.exo.f[0, k, E_INVRATE]
-        moved += r.air_time_s / spb
-        steps += 1
-    assert moved == pytest.approx(size, rel=1e-9)
-    assert steps >= 2
-    assert sim.state.dyn.pending_bytes[0] == 0.0 and sim.state.dyn.pending_fixed_s[0] == 0.0
+def test_menus_offer_only_variants_that_fit_the_store(tiny_params):
+    _, p = tiny_params(device__storage_bytes=3e6)
+    menu = p.menu[p.menu != p.no_model]
+    assert menu.size and np.all(p.var_size_bytes[menu] <= 3e6)
+    assert np.all(p.var_task[p.menu[0][p.menu[0] != p.no_model]] == 0)
+    _, q = tiny_params()
+    for k in range(q.n_tasks):  # entries sorted by size
+        m = q.menu[k][q.menu[k] != q.no_model]
+        assert np.all(np.diff(q.var_size_bytes[m]) >= 0)
+
+
+def test_chunk_buffers_are_time_major_and_now_reads_each_row(tiny_params):
+    _, p = tiny_params()
+    sim = _sim(p, 0, b=37)
+    for buf in (sim.exo.f, sim.exo.ci, sim.exo.arr, sim.exo.obs):
+        assert buf.shape[:2] == (sim.B, sim.T)
+        assert buf.transpose(1, 0, 2).flags.c_contiguous  # memory [T, B, F]
+    sim.state.k[:] = np.random.default_rng(1).integers(0, sim.T, sim.B)
+    for buf in (sim.exo.f, sim.exo.ci, sim.exo.obs):
+        assert np.array_equal(sim.now(buf), buf[sim.ar, sim.state.k])
+    row_major = np.ascontiguousarray(sim.exo.f)  # the other layout is read correctly too
+    assert np.array_equal(sim.now(row_major), row_major[sim.ar, sim.state.k])
