@@ -1,8 +1,9 @@
 """insitu-gym command line: train, evaluate and compare downloading policies.
 
 With no arguments it runs the MAIN JOB on the default scenario: trains the main-job agent, compares
-it with every baseline and the clairvoyant oracle over several seeds, prints the table, writes it
-(markdown + CSV) and plots (PNG) into the run folder, and prints the TensorBoard command.
+it with every baseline and yardstick (oracle, planner, MPC, upper bound) over several seeds, prints
+the table, writes it (markdown + CSV) and plots (PNG) into the run folder, and prints the
+TensorBoard command.
 
 Subcommands (``python train.py SUBCOMMAND --help`` for details)::
 
@@ -26,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from agents.policies import BASELINES  # noqa: E402  (no torch: keeps --help fast)
+from agents.policies import ALIASES, BASELINES  # noqa: E402  (no torch: keeps --help fast)
 
 #: Settings of the main job (``python train.py`` with no arguments), chosen from the learning
 #: benchmark (BENCHMARKS.md, Learning): PPO with its factored MultiDiscrete head.
@@ -92,7 +93,7 @@ def _scenario_or_exit(name: str) -> str:
 
 
 def _policy(text: str) -> str:
-    if text in BASELINE_NAMES or Path(text).exists():
+    if text in BASELINE_NAMES or text in ALIASES or Path(text).exists():
         return text
     raise argparse.ArgumentTypeError(
         f"{text!r} is neither a baseline ({', '.join(BASELINE_NAMES)}) nor an existing model path "
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_seed, nargs="+", default=[0], help="evaluation seeds (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    p = sub.add_parser("compare", help="compare policies", description="Evaluate baselines, the oracle "
+    p = sub.add_parser("compare", help="compare policies", description="Evaluate baselines, yardsticks "
                        "and trained models on the same episodes; write results.md/.csv and plots to --out.")
     p.add_argument("--scenario", type=_scenario, default=None, help=f"scenario (default: {DEFAULT_SCENARIO})")
     p.add_argument("--policies", type=_policy, nargs="+", default=list(BASELINE_NAMES),
@@ -304,8 +305,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None = None) -> int:
-    """Train the main-job agent on the default scenario, compare it with every baseline and the
-    oracle, print and write the table and plots, and print the TensorBoard command.
+    """Train the main-job agent on the default scenario, compare it with every baseline and
+    yardstick, print and write the table and plots, and print the TensorBoard command.
 
     ``job`` (default :data:`MAIN_JOB`) and ``scenario`` (default ``urban_smartphone``) exist for
     tests and experiments; ``python train.py`` uses the defaults."""
@@ -318,7 +319,7 @@ def main_job(logdir: str = "runs", job: dict | None = None, scenario: str | None
     job = job or MAIN_JOB
     scenario = scenario or DEFAULT_SCENARIO
     print(f"main job: {job['algo']} on {scenario}, {job['timesteps']} steps with {job['n_envs']} envs, "
-          f"then every baseline and the oracle on {len(job['eval_seeds'])} seeds x "
+          f"then every baseline and yardstick on {len(job['eval_seeds'])} seeds x "
           f"{job['eval_episodes']} episodes")
     t0 = time.perf_counter()
     try:

@@ -4,8 +4,8 @@ One place turns a user's ``--scenario`` into a Gymnasium env, so the CLI, the ev
 vector-env factory agree on what a scenario name means:
 
 - a scenario name (a ``scenarios/*.yaml`` stem such as ``urban_smartphone``) -> its registered
-  id ``insitu/...-v0`` (``envs.SCENARIO_IDS``);
-- a path to a YAML file -> ``insitu/Custom-v0`` with ``scenario=path``;
+  id (``envs.SCENARIO_IDS``, e.g. ``insitu/UrbanSmartphone-v1``);
+- a path to a YAML file -> the custom-scenario id (``envs.CUSTOM_ID``) with ``scenario=path``;
 - an already registered Gymnasium id (e.g. a test double, or ``module:Id``) -> ``gymnasium.make``.
 """
 
@@ -31,14 +31,15 @@ ALGO_ACTION_MODE = {"ppo": "multidiscrete", "maskable_ppo": "discrete", "dqn": "
 
 
 def registered_scenarios() -> list[str]:
-    """Shipped scenario names ``--scenario`` accepts: those of
-    :func:`scenarios.loader.available_scenarios` that :mod:`envs` registers as ``insitu/...`` ids
-    (``envs.SCENARIO_IDS``)."""
+    """Shipped scenario names ``--scenario`` accepts, in the order of ``envs.SCENARIO_IDS``: those
+    :mod:`envs` registers as ``insitu/...`` ids whose file :func:`scenarios.loader.available_scenarios`
+    finds."""
     try:
         import envs
-    except ImportError:  # environment package not built yet
+    except ImportError:  # environment package not importable
         return []
-    return [name for name in loader.available_scenarios() if name in envs.SCENARIO_IDS]
+    shipped = set(loader.available_scenarios())
+    return [name for name in envs.SCENARIO_IDS if name in shipped]
 
 
 def scenario_env_id(scenario: str) -> tuple[str, dict[str, Any]]:
@@ -54,9 +55,9 @@ def scenario_env_id(scenario: str) -> tuple[str, dict[str, Any]]:
         path = Path(scenario)
         if not path.is_file():
             raise ScenarioError(f"--scenario {scenario!r}: no such scenario file")
-        import envs  # noqa: F401
+        import envs
 
-        return "insitu/Custom-v0", {"scenario": str(path)}
+        return envs.CUSTOM_ID, {"scenario": str(path)}
     try:
         import envs
     except ImportError as exc:  # pragma: no cover - only before the env package exists

@@ -4,9 +4,15 @@ Every policy (baseline, oracle or learned model) runs through :func:`run_episode
 episode seeds (common random numbers: episode ``k`` of seed ``s`` resets the env with seed
 ``1000 * s + k``), so differences between policies are not differences in luck.
 
+A policy that computes its episode's result without acting (the upper bound) returns it from
+:meth:`~agents.policy_base.Policy.episode_result` right after the reset; the evaluator records
+that as the episode and does not step the env. The metrics it does not give are NaN ("not
+measured", shown as ``n/a``).
+
 Confidence intervals: a two-sided 95 % Student-t interval of the mean over all episodes of all
 seeds (``n = len(seeds) * episodes``), ``mean +- t_{0.975, n-1} * sd / sqrt(n)``, treating
-episodes as independent samples. With one episode the interval is undefined (NaN).
+episodes as independent samples. With one episode the interval is undefined (NaN). NaN values
+(metrics not measured) are left out of a metric's mean and interval.
 """
 
 from __future__ import annotations
@@ -28,12 +34,20 @@ from agents.runs import run_name, unique_run_dir
 TABLE_METRICS = (
     ("return", "return", 1.0, "{:.2f}"),
     ("accuracy", "accuracy", 1.0, "{:.3f}"),
-    ("violation_rate", "violation rate", 1.0, "{:.3f}"),
-    ("deadline_miss_rate", "deadline misses", 1.0, "{:.3f}"),
+    ("failed_rate", "failed", 1.0, "{:.3f}"),
+    ("no_model_rate", "no model", 1.0, "{:.3f}"),
+    ("late_rate", "late", 1.0, "{:.3f}"),
     ("energy_j", "energy (J)", 1.0, "{:.3g}"),
-    ("bytes_downloaded", "downloaded (MB)", 1e-6, "{:.3g}"),
-    ("latency_s", "download latency (ms)", 1e3, "{:.3g}"),
+    ("energy_left_j", "energy left (J)", 1.0, "{:.3g}"),
+    ("downloads", "downloads", 1.0, "{:.3g}"),
+    ("downloads_completed", "completed", 1.0, "{:.3g}"),
+    ("cancels", "cancels", 1.0, "{:.3g}"),
+    ("invalid_actions", "invalid", 1.0, "{:.3g}"),
+    ("air_mb", "air (MB)", 1.0, "{:.3g}"),
+    ("backhaul_mb", "backhaul (MB)", 1.0, "{:.3g}"),
 )
+#: How a metric a policy did not measure (NaN) is shown in the tables.
+NOT_MEASURED = "n/a"
 
 
 @dataclass
@@ -63,6 +77,10 @@ def run_episodes(
 ) -> list[EpisodeRecord]:
     """Run ``episodes`` episodes per seed of ``policy`` on ``scenario``.
 
+    After each reset, a policy whose :meth:`~agents.policy_base.Policy.episode_result` returns a
+    dict has that recorded as the episode (:meth:`EpisodeStats.from_result`); the env is not
+    stepped.
+
     Args:
         policy: any :class:`Policy`.
         scenario: scenario name, YAML path or registered env id (see :mod:`agents.common`).
@@ -86,15 +104,19 @@ def run_episodes(
                 s = episode_seed(seed, k)
                 policy.reset(seed=s)
                 obs, _ = env.reset(seed=s)
-                acc = EpisodeAccumulator()
-                done = False
-                while not done:
-                    action = policy.act(obs, env)
-                    obs, reward, terminated, truncated, info = env.step(action)
-                    acc.add(reward, info)
-                    done = terminated or truncated
-                stats = acc.result()
-                steps += stats.length
+                result = policy.episode_result(env)
+                if result is not None:
+                    stats = EpisodeStats.from_result(result)
+                else:
+                    acc = EpisodeAccumulator()
+                    done = False
+                    while not done:
+                        action = policy.act(obs, env)
+                        obs, reward, terminated, truncated, info = env.step(action)
+                        acc.add(reward, info)
+                        done = terminated or truncated
+                    stats = acc.result()
+                steps += int(stats.length) if math.isfinite(stats.length) else 1
                 records.append(EpisodeRecord(policy.name, int(seed), k, stats))
                 if writer is not None:
                     log_episode(writer, stats, steps)
@@ -122,6 +144,8 @@ def mean_ci(values: np.ndarray | list[float], confidence: float = 0.95) -> tuple
     from scipy import stats as st
 
     x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
     m = float(x.mean())
     if x.size < 2:
         return m, math.nan, math.nan
@@ -130,8 +154,8 @@ def mean_ci(values: np.ndarray | list[float], confidence: float = 0.95) -> tuple
 
 
 def summarize(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
-    """Per policy (in first-seen order): ``n`` and ``{metric}``, ``{metric}_lo``, ``{metric}_hi``
-    for every scalar metric."""
+    """Per policy (in first-seen order): ``n`` (episodes) and ``{metric}``, ``{metric}_lo``,
+    ``{metric}_hi`` for every scalar metric, over the episodes that measured it (all NaN: NaN)."""
     order: list[str] = []
     by_policy: dict[str, list[EpisodeStats]] = {}
     for r in records:
@@ -145,13 +169,16 @@ def summarize(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
         keys = sorted({k for d in scal for k in d})
         row: dict[str, Any] = {"policy": name, "n": len(scal)}
         for key in keys:
-            m, lo, hi = mean_ci([d.get(key, 0.0) for d in scal])
+            vals = np.array([d.get(key, math.nan) for d in scal], dtype=float)
+            m, lo, hi = mean_ci(vals[~np.isnan(vals)])
             row[key], row[f"{key}_lo"], row[f"{key}_hi"] = m, lo, hi
         rows.append(row)
     return rows
 
 
 def _fmt(row: dict[str, Any], key: str, scale: float, fmt: str) -> str:
+    if key not in row or math.isnan(row[key]):
+        return NOT_MEASURED
     m, lo, hi = row[key] * scale, row[f"{key}_lo"] * scale, row[f"{key}_hi"] * scale
     if math.isnan(lo):
         return fmt.format(m)
@@ -159,9 +186,10 @@ def _fmt(row: dict[str, Any], key: str, scale: float, fmt: str) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], scenario: str) -> str:
-    """The comparison table in markdown (mean ± half-width of the 95 % CI)."""
+    """The comparison table in markdown (mean ± half-width of the 95 % CI; ``n/a``: not measured)."""
     head = ["policy", "n"] + [t for _, t, _, _ in TABLE_METRICS]
-    lines = [f"Scenario `{scenario}`: mean ± half-width of the 95 % t-interval over n episodes.", "",
+    lines = [f"Scenario `{scenario}`: mean ± half-width of the 95 % t-interval over n episodes "
+             f"({NOT_MEASURED}: not measured by that policy).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["policy"], str(row["n"])] + [_fmt(row, k, s, f) for k, _, s, f in TABLE_METRICS]
@@ -205,7 +233,7 @@ def plot_comparison(rows: list[dict[str, Any]], records: list[EpisodeRecord], ou
     paths = []
 
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 4))
-    means = np.array([r["return"] for r in rows])
+    means = np.nan_to_num(np.array([r["return"] for r in rows]))
     err = np.array([[r["return"] - r["return_lo"], r["return_hi"] - r["return"]] for r in rows]).T
     ax.bar(names, means, yerr=np.nan_to_num(err), capsize=4, color=colors)
     ax.set_ylabel("mean episode return (95 % CI)")
@@ -220,19 +248,22 @@ def plot_comparison(rows: list[dict[str, Any]], records: list[EpisodeRecord], ou
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, color, row in zip(names, colors, rows):
         eps = [r.stats for r in records if r.policy == name]
-        ax.scatter([s.latency_s * 1e3 for s in eps], [s.accuracy for s in eps], color=color,
+        ax.scatter([s.download_latency_s * 1e3 for s in eps], [s.accuracy for s in eps], color=color,
                    alpha=0.25, s=12)
+        if math.isnan(row.get("download_latency_s", math.nan)) or math.isnan(row.get("accuracy", math.nan)):
+            continue  # not measured (a policy that does not act)
         # a latency is never negative: the t-interval's lower end is drawn clipped at 0
-        lat_lo = max(row["latency_s_lo"], 0.0)
-        xerr = np.nan_to_num([[row["latency_s"] - lat_lo], [row["latency_s_hi"] - row["latency_s"]]])
+        lat_lo = max(row["download_latency_s_lo"], 0.0)
+        xerr = np.nan_to_num([[row["download_latency_s"] - lat_lo],
+                              [row["download_latency_s_hi"] - row["download_latency_s"]]])
         yerr = np.nan_to_num([[row["accuracy"] - row["accuracy_lo"]], [row["accuracy_hi"] - row["accuracy"]]])
-        ax.errorbar(row["latency_s"] * 1e3, row["accuracy"], xerr=xerr * 1e3, yerr=yerr, fmt="o",
+        ax.errorbar(row["download_latency_s"] * 1e3, row["accuracy"], xerr=xerr * 1e3, yerr=yerr, fmt="o",
                     color=color, label=name, markersize=8, capsize=3)
     ax.set_xscale("symlog", linthresh=1.0)  # latencies span ms to tens of s; 0 = no download
     ax.set_xlim(left=0.0)
     ax.set_xlabel("mean download latency per download (ms, log scale above 1 ms)")
-    ax.set_ylabel("request-weighted accuracy")
-    ax.set_title(f"{scenario}: accuracy vs latency (dots: episodes)")
+    ax.set_ylabel("mean accuracy of the requests")
+    ax.set_title(f"{scenario}: accuracy vs download latency (dots: episodes)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     p = out_dir / "accuracy_latency.png"
@@ -295,5 +326,5 @@ def print_table(rows: list[dict[str, Any]], scenario: str) -> None:
     for row in rows:
         table.add_row(row["policy"], str(row["n"]), *[_fmt(row, k, s, f) for k, _, s, f in TABLE_METRICS])
     console = Console()
-    console.width = max(console.width, 150)  # keep the table readable in logs and pipes
+    console.width = max(console.width, 220)  # keep the table readable in logs and pipes
     console.print(table)

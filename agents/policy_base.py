@@ -35,6 +35,17 @@ class Policy:
     def reset(self, seed: int | None = None) -> None:
         """Called at the start of every episode (with the episode's seed)."""
 
+    def episode_result(self, env: gym.Env) -> dict[str, Any] | None:
+        """The result of the episode ``env`` was just reset to, computed without acting, or None.
+
+        A policy that does not act (a bound computed from the episode's known future) returns a
+        dict with at least ``"return"`` and optionally values keyed like the fields of
+        :class:`agents.metrics.EpisodeStats` (``length``, ``accuracy``, ...); the evaluator then
+        records it as the episode and does not step the env. The default (every acting policy):
+        None.
+        """
+        return None
+
     def act(self, obs: Any, env: gym.Env) -> Any:
         """Return an action of ``env.action_space`` for observation ``obs``."""
         raise NotImplementedError

@@ -10,8 +10,8 @@ Optional backend: ``pip install -e .[rllib]`` (Ray pins gymnasium 1.2.x). Entry 
   ``{logdir}/{scenario}__rllib_ppo__{seed}__{time}`` (``...__rllib_ppo_multi{N}__...`` for the
   multi-device env): TensorBoard scalars of every iteration's result dict (episode return,
   learner losses, throughput) plus the per-episode metrics of :mod:`agents.metrics`
-  (``episode/accuracy``, ``episode/violation_rate``, ``episode/energy_j``,
-  ``episode/bytes_downloaded``, ``episode/tier_share/<tier>``, ...; the same tags as the SB3
+  (``episode/accuracy``, ``episode/failed_rate``, ``episode/energy_j``, ``episode/air_mb``,
+  ``episode/downloads``, ``episode/tier_share/<tier>``, ...; the same tags as the SB3
   path) computed by :class:`InsituMetricsCallback` inside the env runners; periodic checkpoints
   (``algo.save``) under ``checkpoints/``, the final one under ``checkpoint/``, and a save on
   Ctrl-C; ``meta.json`` with the settings (the schema of :mod:`agents.runs`).
@@ -118,7 +118,7 @@ def _chunk_stats(acc: EpisodeAccumulator, chunk) -> None:
     rewards = list(chunk.get_rewards())
     infos = list(chunk.get_infos())
     for r, info in zip(rewards, infos[1:]):
-        if isinstance(info, dict) and "served_requests" in info:
+        if isinstance(info, dict) and "requests" in info:
             acc.add(float(r), info)
 
 

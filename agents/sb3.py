@@ -161,9 +161,10 @@ def make_vec_env(scenario: str, n_envs: int, seed: int, algo: str,
 
 
 class EpisodeMetricsCallback(BaseCallback):
-    """Logs the per-episode metrics of :mod:`agents.metrics` (accuracy, violation rate, energy,
-    bytes, tier shares, reward terms, depth/prune/bits histograms) to the run's TensorBoard file,
-    at the training timestep where each episode ended, plus the hyperparameter table."""
+    """Logs the per-episode metrics of :mod:`agents.metrics` (accuracy, failed/no-model/late
+    rates, energy, downloads, bytes, tier shares, reward terms, depth/prune/bits histograms) to
+    the run's TensorBoard file at the training timestep where each episode ended, plus the
+    hyperparameter table."""
 
     def __init__(self, hparams: dict[str, Any]):
         super().__init__()

@@ -57,6 +57,15 @@ def test_bad_arguments_name_argument_value_and_allowed(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_compare_accepts_every_baseline_yardstick_and_alias():
+    args = cli.build_parser().parse_args(["compare"])
+    assert args.policies == list(cli.BASELINE_NAMES)
+    assert {"random", "fixed", "fixed_smallest", "greedy", "greedy_compute", "zero_shot", "oracle",
+            "upper_bound", "planner", "mpc"} <= set(cli.BASELINE_NAMES)
+    args = cli.build_parser().parse_args(["compare", "--policies", "fixed_central_full", "planner"])
+    assert args.policies == ["fixed_central_full", "planner"]
+
+
 @pytest.mark.parametrize("algo", ["ppo", "dqn", "maskable_ppo"])
 def test_train_smoke_subprocess(algo, tmp_path, scenario):
     res = run_cli("train", "--algo", algo, "--scenario", scenario, "--timesteps", "300", "--seed", "2",

@@ -1,7 +1,7 @@
 """Fixtures for the agents tests.
 
-``tiny_env`` (in this folder) is a TEST DOUBLE of the project's environment that implements the
-contracts.md env API; it keeps the infrastructure tests fast and independent of the simulation.
+``tiny_env`` (in this folder) is a TEST DOUBLE of the project's environment with the v1 env API of
+``envs.ModelDownloadEnv``; it keeps the infrastructure tests fast and independent of the simulation.
 Tests of the real environment use ``real_scenario``: the shipped default scenario with small
 test profiles (``small_scenario.py``).
 """
@@ -32,6 +32,7 @@ def tiny_id() -> str:
 @pytest.fixture(scope="session")
 def real_scenario(tmp_path_factory) -> str:
     """A YAML file of the REAL environment's default scenario (scenarios/urban_smartphone.yaml,
-    every physics setting as shipped) whose tasks use small test profiles (32 flat actions) and a
-    40-step horizon, so the real env runs in tests independently of the shipped profile files."""
+    every physics setting as shipped) whose tasks use small test profiles (menus of 6 variants,
+    192 flat actions) and a 40-step horizon, so the real env runs in tests independently of the
+    shipped profile files."""
     return write_small_scenario(tmp_path_factory.mktemp("real_scenario"))

@@ -2,8 +2,10 @@
 
 :func:`write_small_scenario` copies ``scenarios/urban_smartphone.yaml`` (every physics, device and
 library setting as shipped) and replaces each task's library profile by a small, schema-valid
-test profile (2 x 2 x 2 grid -> 32 flat actions) and the horizon by ``horizon`` steps, so agent
-tests run the real environment quickly and independently of the shipped profile files.
+test profile (a 2 x 2 x 2 grid; the env's menus keep its 6 non-dominated variants, padded to the
+scenario's menu size of 8: 6 x 4 x 8 = 192 flat actions) and the horizon by ``horizon`` steps,
+so agent tests run the real environment quickly and independently of the shipped profile files.
+The scenario's zero-shot proxy (#params) ties the two bit widths of each depth and pruning level.
 """
 
 from __future__ import annotations

@@ -2,13 +2,11 @@
 on the multi-device env (shared policy), TensorBoard tags, checkpoints, metrics, CLI errors.
 
 Needs the optional extra (``pip install -e .[rllib]``); skipped with a reason otherwise. Uses the
-tiny test scenario of ``tests/envs/conftest.py`` (independent of the shipped profiles).
+real default scenario with small test profiles (``small_scenario.py``) and a 20-step horizon.
 """
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 import json
 import subprocess
 import sys
@@ -34,28 +32,12 @@ TINY_HP = {"lr": 3e-4, "gamma": 0.99, "lambda_": 0.95, "clip_param": 0.2, "entro
            "num_envs_per_env_runner": 1, "fcnet_hiddens": [16], "fcnet_activation": "tanh"}
 
 
-def _envs_conftest():
-    spec = importlib.util.spec_from_file_location("_envs_conftest", ROOT / "tests" / "envs" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def tiny_scenario(tmp_path_factory) -> str:
-    """The env tests' tiny scenario (two tasks, 2x2x2 grids) with a 20-step horizon."""
-    m = _envs_conftest()
-    d = tmp_path_factory.mktemp("rllib_tiny")
-    sc = copy.deepcopy(m.TINY_SCENARIO)
-    sc["max_episode_steps"] = 20
-    for i, (name, args) in enumerate((("tiny_a", (2_000_000, 50_000_000, 0.9)),
-                                      ("tiny_b", (500_000, 10_000_000, 0.8)))):
-        p = d / f"{name}.json"
-        p.write_text(json.dumps(m.tiny_profile(name, name, *args)))
-        sc["tasks"][i]["profile"] = str(p)
-    path = d / "tiny_rllib.yaml"
-    path.write_text(yaml.safe_dump(sc))
-    return str(path)
+    """The default scenario with small test profiles and a 20-step horizon."""
+    from small_scenario import write_small_scenario
+
+    return write_small_scenario(tmp_path_factory.mktemp("rllib_tiny"), horizon=20)
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +63,17 @@ def test_train_single_env(tiny_scenario, local_ray, tmp_path):
     assert meta["status"] == "finished" and meta["backend"] == "rllib"
     assert meta["iterations"] == 2 and meta["num_env_steps_sampled"] == 200
     assert set(COMMON_KEYS) <= set(meta) and meta["num_timesteps"] == 200 and "ray" in meta["versions"]
-    assert run.name.startswith("tiny_rllib__rllib_ppo__3__")
+    assert run.name.startswith("urban_small__rllib_ppo__3__")
     assert (run / "checkpoint").is_dir() and any((run / "checkpoint").iterdir())
     s = _scalars(run)
     # 20-step episodes: 5 per iteration; the project's metrics come from the env's infos
     assert s["rllib/episode_len_mean"][-1] == 20.0
-    for tag in ("rllib/episode_return_mean", "episode/accuracy", "episode/violation_rate",
-                "episode/energy_j", "episode/bytes_downloaded", "episode/tier_share/keep",
+    for tag in ("rllib/episode_return_mean", "episode/accuracy", "episode/failed_rate",
+                "episode/no_model_rate", "episode/energy_j", "episode/energy_left_j", "episode/downloads",
+                "episode/air_mb", "episode/backhaul_mb", "episode/tier_share/none",
                 "episode/tier_share/edge", "episode/tier_share/local", "episode/tier_share/central"):
         assert tag in s, tag
-    shares = sum(s[f"episode/tier_share/{t}"][-1] for t in ("keep", "edge", "local", "central"))
+    shares = sum(s[f"episode/tier_share/{t}"][-1] for t in ("none", "edge", "local", "central"))
     assert shares == pytest.approx(1.0)
     assert 0.0 <= s["episode/accuracy"][-1] <= 1.0
     assert s["episode/energy_j"][-1] > 0.0
@@ -149,7 +132,7 @@ def test_train_multi_device_shared_policy(tiny_scenario, local_ray, tmp_path):
                          progress_bar=False, shutdown=False, env_kwargs={"scheduler": "proportional_fair"})
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["multi_device"] == n
-    assert run.name.startswith("tiny_rllib__rllib_ppo_multi3__0__")
+    assert run.name.startswith("urban_small__rllib_ppo_multi3__0__")
     s = _scalars(run)
     # one shared module learns from every device
     assert any(t.startswith(f"learner/{rl.SHARED_POLICY}/") for t in s)

@@ -13,7 +13,7 @@ from agents import runs
 def test_run_and_report_names():
     assert runs.run_name("urban_smartphone", "ppo", 3) == "urban_smartphone__ppo__3"
     assert runs.run_name("some/dir/my_city.yaml", "greedy", 0) == "my_city__greedy__0"
-    assert runs.run_name("insitu_test/TinyDownload-v0", "dqn", 1) == "TinyDownload-v0__dqn__1"
+    assert runs.run_name("insitu_test/TinyDownload-v1", "dqn", 1) == "TinyDownload-v1__dqn__1"
     assert re.fullmatch(r"compare__my_city__\d{8}-\d{6}", runs.report_name("compare", "x/my_city.yaml"))
     assert re.fullmatch(r"connectivity__\d{8}-\d{6}", runs.report_name("connectivity"))
 

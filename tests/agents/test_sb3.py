@@ -17,9 +17,11 @@ from agents.runs import COMMON_KEYS
 from agents.sb3 import HyperparamError, TrainConfig, load_hyperparams, train
 from agents.sb3_policy import load_learned_policy
 
-CUSTOM_TAGS = ("episode/accuracy", "episode/violation_rate", "episode/energy_j",
-               "episode/bytes_downloaded", "episode/tier_share/central",
-               "episode/reward_terms/accuracy", "episode/reward_terms/energy")
+CUSTOM_TAGS = ("episode/accuracy", "episode/failed_rate", "episode/no_model_rate", "episode/late_rate",
+               "episode/energy_j", "episode/energy_left_j", "episode/downloads", "episode/downloads_completed",
+               "episode/air_mb", "episode/backhaul_mb", "episode/tier_share/none", "episode/tier_share/central",
+               "episode/reward_terms/accuracy", "episode/reward_terms/energy",
+               "episode/reward_terms/failed_requests")
 
 
 def test_hyperparams_default_and_scenario_override(tmp_path):
@@ -68,7 +70,7 @@ def _tags(run_dir):
 def test_train_writes_model_meta_and_custom_tensorboard_tags(tiny_id, tmp_path, algo):
     run = train(TrainConfig(algo=algo, scenario=tiny_id, timesteps=320, seed=3, n_envs=2, logdir=tmp_path,
                             progress_bar=False, checkpoint_freq=160))
-    assert run.name.startswith(f"TinyDownload-v0__{algo}__3__")
+    assert run.name.startswith(f"TinyDownload-v1__{algo}__3__")
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["num_timesteps"] >= 320
     assert set(COMMON_KEYS) <= set(meta) and meta["backend"] == "sb3" and meta["algo"] == algo
