@@ -4,8 +4,8 @@ Measured for each scenario:
 
 * ``gymnasium.make`` (``action_mode="discrete"``, default wrappers: PassiveEnvChecker, OrderEnforcing,
   TimeLimit): ``env.step`` with random *valid* actions (a uniformly drawn flat action if the
-  mask from the previous ``info["action_mask"]`` allows it, else keep), resetting on episode end;
-* the raw core with B = 1 (``BatchSim.step_row`` + ``observe_row`` + ``action_mask_row``, the
+  mask from the previous ``info["joint_action_mask"]`` allows it, else keep), resetting on episode end;
+* the raw core with B = 1 (``BatchSim.step`` + ``observe`` + ``action_masks`` on one row, the
   path the single env uses) and the batched numpy path at B = 1 and B = 4096 (``step`` +
   ``observe`` + ``action_masks``; env-steps/s = B x batch steps/s);
 * CartPole-v1 through ``gymnasium.make`` with alternating actions. CartPole and the scenario are
@@ -48,18 +48,18 @@ def env_steps_per_s(env_id: str, n: int) -> tuple[float, float]:
     """Steps/s of ``env_id`` through gymnasium.make with random valid actions, and episodes run."""
     env = gym.make(env_id, action_mode="discrete")
     _, info = env.reset(seed=0)
-    mask = info["action_mask"]
+    mask = info["joint_action_mask"]
     acts = np.random.default_rng(0).integers(0, env.action_space.n, n).tolist()
     episodes = 0
     t = time.perf_counter()
     for i in range(n):
         a = acts[i]
         _, _, term, trunc, info = env.step(a if mask[a] else 0)
-        mask = info["action_mask"]
+        mask = info["joint_action_mask"]
         if term or trunc:
             episodes += 1
             _, info = env.reset()
-            mask = info["action_mask"]
+            mask = info["joint_action_mask"]
     return n / (time.perf_counter() - t), episodes
 
 
@@ -74,21 +74,21 @@ def reset_ms(env_id: str, n: int = 100) -> float:
 
 
 def core_row_steps_per_s(params, n: int) -> float:
-    """Raw core, B = 1, Python-scalar row path (what the single env runs)."""
+    """Raw core, B = 1 (what the single env runs, without the Gymnasium wrappers and the info dict)."""
     from envs.sim import BatchSim
 
     sim = BatchSim(params, 1)
     rng = np.random.default_rng(0)
     sim.reset_rows([0], [rng])
     acts = rng.integers(0, params.n_actions, n).tolist()
-    mask = sim.action_mask_row(0)
+    mask = sim.action_masks()[0]
     t = time.perf_counter()
     for i in range(n):
         a = acts[i]
-        r = sim.step_row(0, a if mask[a] else 0)
-        sim.observe_row(0)
-        mask = sim.action_mask_row(0)
-        if r.terminated or r.truncated:
+        r = sim.step(np.array([a if mask[a] else 0]))
+        sim.observe()
+        mask = sim.action_masks()[0]
+        if r.terminated[0] or r.truncated[0]:
             sim.reset_rows([0], [rng])
     return n / (time.perf_counter() - t)
 
@@ -186,8 +186,8 @@ def main() -> None:
             "ratio alike. The env runs through `gymnasium.make` with `action_mode=\"discrete\"` and the default "
             "wrappers (PassiveEnvChecker, OrderEnforcing, TimeLimit), random *valid* actions (a uniformly "
             "drawn flat action if the previous `info[\"action_mask\"]` allows it, else keep) and resets "
-            "included. Columns: *core B=1 (row path)* is `BatchSim.step_row` + `observe_row` + "
-            "`action_mask_row` (what the single env runs, without the Gymnasium wrappers and the info dict); "
+            "included. Columns: *core B=1 (row path)* is `BatchSim.step` + `observe` + "
+            "`action_masks` on one row (what the single env runs, without the Gymnasium wrappers and the info dict); "
             "*core batched* is the numpy batch path (`step` + `observe` + `action_masks`) that the vector "
             "envs use, env-steps/s = B x batch steps/s. *random-episode length*: mean steps per episode under "
             "the random valid policy; *reset ms*: one `env.reset()`, which draws the initial state and "

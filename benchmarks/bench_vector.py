@@ -8,7 +8,7 @@ Parts (``--part``, default all but ``profile``):
   random actions. Action sampling IS included in the timed loop for both: for the batch env it
   is vectorised rejection sampling (4 uniform candidates per row, the first valid one, else keep:
   uniform over the valid actions whenever a candidate is valid), reading the masks from
-  ``info["action_mask"]``; the candidates are drawn before the timed loop, as CartPole's random
+  ``info["joint_action_mask"]``; the candidates are drawn before the timed loop, as CartPole's random
   actions are, and picking the valid one from the step's masks is inside it. Long enough runs to include the autoresets of whole episodes
   (horizon 250) and the per-episode generation of the exogenous processes.
 * ``ppo``: SB3 PPO frames/s on the same scenario with ``agents.sb3.make_vec_env(vec="native")``
@@ -127,16 +127,16 @@ def vector_steps_per_s(scenario: str, n: int, batch_steps: int) -> dict:
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
     _, info = venv.reset(seed=0)
     sample = ValidSampler(n, venv.n_actions)
-    masks = info["action_mask"]
+    masks = info["joint_action_mask"]
     for _ in range(10):  # warm-up
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     sample.predraw(batch_steps)
     ended = 0
     t0 = time.perf_counter()
     for _ in range(batch_steps):
         _, _, term, trunc, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
         ended += int(np.count_nonzero(term | trunc))
     dt = time.perf_counter() - t0
     return {"n": n, "batch_steps": batch_steps, "seconds": dt, "env_steps_per_s": n * batch_steps / dt,
@@ -263,16 +263,16 @@ def part_memory(scenario: str, results: dict, n: int = 4096, batch_steps: int = 
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
     _, info = venv.reset(seed=1)
     sample = ValidSampler(n, venv.n_actions, seed=1)
-    masks = info["action_mask"]
+    masks = info["joint_action_mask"]
     for _ in range(warmup):
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     r0 = rss_bytes()
     at, samples = [0], [r0]
     t0 = time.perf_counter()
     for i in range(batch_steps):
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
         if (i + 1) % every == 0 or i + 1 == batch_steps:
             at.append(i + 1)
             samples.append(rss_bytes())
@@ -310,21 +310,21 @@ def part_memory_traced(scenario: str, results: dict, n: int = 4096, batch_steps:
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
     _, info = venv.reset(seed=1)
     sample = ValidSampler(n, venv.n_actions, seed=1)
-    masks = info["action_mask"]
+    masks = info["joint_action_mask"]
     for _ in range(warmup):
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     tracemalloc.start()
     try:
         # a few traced steps first, so the baseline already counts one step's arrays (observations,
         # masks, infos) that the later samples hold too; the allocations before start are not traced
         for _ in range(every):
             _, _, _, _, info = venv.step(sample(masks))
-            masks = info["action_mask"]
+            masks = info["joint_action_mask"]
         at, live = [0], [tracemalloc.get_traced_memory()[0]]
         for i in range(batch_steps):
             _, _, _, _, info = venv.step(sample(masks))
-            masks = info["action_mask"]
+            masks = info["joint_action_mask"]
             if (i + 1) % every == 0 or i + 1 == batch_steps:
                 at.append(i + 1)
                 live.append(tracemalloc.get_traced_memory()[0])
@@ -349,12 +349,12 @@ def part_profile(scenario: str, results: dict, n: int = 4096, batch_steps: int =
     venv = InsituVectorEnv(n, action_mode="discrete", **_scenario_kwargs(scenario))
     _, info = venv.reset(seed=2)
     sample = ValidSampler(n, venv.n_actions, seed=2)
-    masks = info["action_mask"]
+    masks = info["joint_action_mask"]
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(batch_steps):
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
@@ -374,15 +374,15 @@ def _mixed_steps_per_s(groups: dict, batch_steps: int) -> float:
     n = venv.num_envs
     _, info = venv.reset(seed=0)
     sample = ValidSampler(n, venv.n_actions)
-    masks = info["action_mask"]
+    masks = info["joint_action_mask"]
     for _ in range(10):  # warm-up
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     sample.predraw(batch_steps)
     t0 = time.perf_counter()
     for _ in range(batch_steps):
         _, _, _, _, info = venv.step(sample(masks))
-        masks = info["action_mask"]
+        masks = info["joint_action_mask"]
     return n * batch_steps / (time.perf_counter() - t0)
 
 
