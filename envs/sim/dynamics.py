@@ -160,37 +160,49 @@ def transition(p: SimParams, c: StepConstants, cur: np.ndarray, ci: np.ndarray, 
     dl_var = np.where(dl_active, dl_var, c.no_model)
 
     # ---- 2. progress of the download in flight
-    total = np.where(dl_active, p.var_size_bytes[dl_var], 0.0)
-    spb = np.maximum(cur[:, E_INVRATE], dl_spb)
-    t_fix = np.where(dl_active, np.minimum(dl_fix, dt), 0.0)
-    t_promo = np.where(dl_active, np.minimum(dl_promo, t_fix), 0.0)  # the promotion comes first
-    t_need = (total - dl_done) * spb
-    t_tx = np.where(dl_active, np.minimum(t_need, dt - t_fix), 0.0)
-    complete = dl_active & (t_fix + t_need <= dt)
-    done_after = np.where(complete, total, dl_done + t_tx / spb)
-    p0 = np.where(dl_active, planes_received(p, dl_var, dl_done), 0)
-    p1 = np.where(dl_active, planes_received(p, dl_var, done_after), 0)
-    lat = np.where(ok_dl, download_time_s(rows[:, AT_FIX_S] + promo, rows[:, AT_SIZE], spb), 0.0)
-    # instant (s) the serving model may change: when the last plane landing in this step lands
-    new_planes = p1 > p0
-    last_plane_bytes = p.var_plane_bytes[dl_var, np.maximum(p1 - 1, 0)]
-    tau = np.where(new_planes, np.clip(t_fix + (last_plane_bytes - dl_done) * spb, 0.0, dt), np.inf)
+    any_dl = bool(dl_active.any())  # (a batch-level fast path: no row downloads)
+    if any_dl:
+        total = np.where(dl_active, p.var_size_bytes[dl_var], 0.0)
+        spb = np.maximum(cur[:, E_INVRATE], dl_spb)
+        t_fix = np.where(dl_active, np.minimum(dl_fix, dt), 0.0)
+        t_promo = np.where(dl_active, np.minimum(dl_promo, t_fix), 0.0)  # the promotion comes first
+        t_need = (total - dl_done) * spb
+        t_tx = np.where(dl_active, np.minimum(t_need, dt - t_fix), 0.0)
+        complete = dl_active & (t_fix + t_need <= dt)
+        done_after = np.where(complete, total, dl_done + t_tx / spb)
+        p0 = np.where(dl_active, planes_received(p, dl_var, dl_done), 0)
+        p1 = np.where(dl_active, planes_received(p, dl_var, done_after), 0)
+        lat = np.where(ok_dl, download_time_s(rows[:, AT_FIX_S] + promo, rows[:, AT_SIZE], spb), 0.0)
+        # instant (s) the serving model may change: when the last plane landing in this step lands
+        new_planes = p1 > p0
+        last_plane_bytes = p.var_plane_bytes[dl_var, np.maximum(p1 - 1, 0)]
+        tau = np.where(new_planes, np.clip(t_fix + (last_plane_bytes - dl_done) * spb, 0.0, dt), np.inf)
+    else:
+        zeros = np.zeros(b)
+        t_fix = t_promo = t_tx = done_after = lat = zeros
+        complete = np.zeros(b, dtype=bool)
+        tau = np.full(b, np.inf)
 
     # ---- 3. serving the current task's requests
     slot_g = store_var[ar, task]
     slot_p = store_planes[ar, task]
     has_slot = slot_g != c.no_model
     acc_slot = np.where(has_slot, p.var_plane_accuracy[slot_g, np.maximum(slot_p - 1, 0)], -1.0)
-    same = dl_active & (dl_task == task)
+    if any_dl:
+        same = dl_active & (dl_task == task)
 
-    def serving(planes):
-        acc_dl = np.where(same & (planes > 0), p.var_plane_accuracy[dl_var, np.maximum(planes - 1, 0)], -1.0)
-        use_dl = acc_dl > acc_slot
-        g = np.where(use_dl, dl_var, slot_g)
-        return np.where(use_dl, acc_dl, acc_slot), g, (use_dl | has_slot)
+        def serving(planes):
+            acc_dl = np.where(same & (planes > 0), p.var_plane_accuracy[dl_var, np.maximum(planes - 1, 0)], -1.0)
+            use_dl = acc_dl > acc_slot
+            g = np.where(use_dl, dl_var, slot_g)
+            return np.where(use_dl, acc_dl, acc_slot), g, (use_dl | has_slot)
 
-    acc0, g0, has0 = serving(p0)
-    acc1, g1, has1 = serving(p1)
+        acc0, g0, has0 = serving(p0)
+        acc1, g1, has1 = serving(p1)
+    else:
+        acc0 = acc1 = acc_slot
+        g0 = g1 = slot_g
+        has0 = has1 = has_slot
     nreq = cur[:, E_NREQ]
     n_max = arr.shape[1]
     active = np.arange(n_max)[None, :] < nreq[:, None]
