@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +38,12 @@ def _build(argv: Sequence[str]) -> int:
                     help="build the reference-scale profiles (ResNet, MobileNet, EfficientNet, ViT; "
                          "accuracies from published results) into --out, instead of the measured tasks")
     args = ap.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from compression.numerics import pin_environment
+
+    late = pin_environment()  # before torch is imported: reproducible CPU numerics
+    if late:
+        print(f"warning: torch was imported before the CPU numerics were pinned ({', '.join(late)}); "
+              "the build may not reproduce the shipped profiles", file=sys.stderr)
     if args.reference:
         from compression.reference import build_reference_profiles
 

@@ -29,6 +29,15 @@ bytes can rebuild the model from the ``p`` most significant planes: :func:`decod
 ``planes=p`` fills each missing low-bit group with the middle of its bucket
 (``u ~ (u_top << m) + (2**m - 1) / 2`` for ``m = bits - p`` missing bits). With all planes the
 result equals the full quantized weights exactly.
+
+Activation quantization (the W8A8 arithmetic mode)
+    :func:`calibrate_activations` records the min/max of the input of every Conv/Linear layer
+    over calibration inputs and turns them into per-tensor affine 8-bit parameters
+    (:class:`ActQuant`: ``scale = (max - min) / 255`` over a range that includes 0, ``zero =
+    round(-min / scale)``); inside :class:`quantized_activations` every such input is
+    fake-quantized (quantize to ``0..255``, dequantize) before the layer runs on its 8-bit
+    weights. The simulation is in float32: products of dequantized int8 weights and activations
+    summed in float32, biases float32, additions/pooling/ReLU on the dequantized values.
 """
 
 from __future__ import annotations
@@ -417,3 +426,103 @@ def load_decoded(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Modu
     """Load a decoded state into ``model`` (strict: every key must match), returning ``model``."""
     model.load_state_dict(dict(state), strict=True)
     return model
+
+
+# ---- activation quantization (W8A8) ----------------------------------------------------------
+
+#: Bits of the integer activations of the W8A8 arithmetic mode.
+ACT_BITS = 8
+#: Layers whose input is an integer activation in W8A8 (every integer matrix product).
+ACT_QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+@dataclass(frozen=True)
+class ActQuant:
+    """Per-tensor affine quantization of one layer input: ``q = clamp(round(x / scale) + zero,
+    0, 2**bits - 1)``, dequantized ``(q - zero) * scale``.
+
+    Attributes:
+        scale: float32 step.
+        zero_point: integer code of 0.0.
+        bits: activation bits.
+    """
+
+    scale: float
+    zero_point: int
+    bits: int = ACT_BITS
+
+    @classmethod
+    def from_range(cls, lo: float, hi: float, bits: int = ACT_BITS) -> ActQuant:
+        """Parameters covering ``[min(lo, 0), max(hi, 0)]`` with ``2**bits`` levels (0.0 is exact)."""
+        lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+        levels = 2**bits - 1
+        scale = float(np.float32((hi - lo) / levels)) if hi > lo else 1.0
+        zero = int(min(levels, max(0, round(-lo / scale))))
+        return cls(scale, zero, bits)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Quantize and dequantize ``x`` (float32)."""
+        q = torch.clamp(torch.round(x / self.scale) + self.zero_point, 0, 2**self.bits - 1)
+        return (q - self.zero_point) * self.scale
+
+
+def _act_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, ACT_QUANT_LAYERS)}
+
+
+@torch.inference_mode()
+def calibrate_activations(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
+                          bits: int = ACT_BITS) -> dict[str, ActQuant]:
+    """Per-tensor min/max of the input of every Conv/Linear layer over the calibration inputs
+    ``x`` (one forward pass in eval mode), turned into :class:`ActQuant` parameters by layer name.
+    """
+    ranges: dict[str, list[float]] = {}
+
+    def hook(name: str):
+        def record(_module: nn.Module, inputs: tuple) -> None:
+            t = inputs[0]
+            lo, hi = float(t.min()), float(t.max())
+            if name in ranges:
+                ranges[name] = [min(ranges[name][0], lo), max(ranges[name][1], hi)]
+            else:
+                ranges[name] = [lo, hi]
+        return record
+
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in _act_layers(model).items()]
+    try:
+        model.eval()
+        for s in range(0, len(x), batch_size):
+            model(x[s:s + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: ActQuant.from_range(lo, hi, bits) for name, (lo, hi) in ranges.items()}
+
+
+class quantized_activations:  # noqa: N801 - used as a context manager, like torch.no_grad
+    """Context manager: while active, the input of every Conv/Linear layer of ``model`` named in
+    ``params`` is fake-quantized (:class:`ActQuant`); the model is unchanged afterwards.
+
+    Raises:
+        KeyError: a Conv/Linear layer of ``model`` has no parameters (not calibrated).
+    """
+
+    def __init__(self, model: nn.Module, params: Mapping[str, ActQuant]) -> None:
+        self.model = model
+        self.params = dict(params)
+        self.handles: list = []
+
+    def __enter__(self) -> nn.Module:
+        for name, module in _act_layers(self.model).items():
+            if name not in self.params:
+                raise KeyError(f"quantized_activations: layer {name!r} was not calibrated")
+            aq = self.params[name]
+            self.handles.append(
+                module.register_forward_pre_hook(lambda _m, inputs, aq=aq: (aq(inputs[0]),))
+            )
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []

@@ -12,6 +12,21 @@ from compression.datasets import TASKS
 from compression.profile import save_profile
 
 
+@pytest.fixture(autouse=True)
+def _restore_pinned_env(monkeypatch):
+    """`python -m compression build` pins the numerics variables in os.environ; undo that after
+    each test (monkeypatch restores what it touched)."""
+    import os
+
+    from compression.numerics import PINNED_ENV
+
+    for key in PINNED_ENV:
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+
 def _finished_profile(task: str) -> dict:
     v = {
         "depth": 1, "prune": {"kind": "none", "fraction": 0.0}, "bits": 32, "size_bytes": 10,
@@ -26,8 +41,8 @@ def _finished_profile(task: str) -> dict:
 
 def test_settings_cover_every_task_and_contract_levels():
     assert set(SETTINGS) == set(TASKS)
-    assert LEVELS["depth"] == [1, 2, 3, 4] and LEVELS["bits"] == [32, 16, 8, 6, 4, 2]
-    assert LEVELS["arithmetic"] == ["float"] * 6
+    assert LEVELS["depth"] == [1, 2, 3, 4] and LEVELS["bits"] == [32, 16, 8, 6, 4, 2, 8]
+    assert LEVELS["arithmetic"] == ["float"] * 6 + ["integer"]
     assert len(LEVELS["prune"]) == 8
     assert all(len(s["net"].widths) == 4 for s in SETTINGS.values())
 
@@ -80,19 +95,34 @@ def test_build_task_end_to_end_on_a_tiny_task(tmp_path, monkeypatch):
         "depth": [1, 2],
         "prune": [{"kind": "none", "fraction": 0.0}, {"kind": "structured", "fraction": 0.5},
                   {"kind": "unstructured", "fraction": 0.5}],
-        "bits": [32, 4, 2],
-        "arithmetic": ["float"] * 3,
+        "bits": [32, 8, 4, 2, 8],
+        "arithmetic": ["float"] * 4 + ["integer"],
     })
     monkeypatch.setattr(build, "COMMON", {
         **build.COMMON, "train": TrainConfig(epochs=2, batch_size=16), "finetune": TrainConfig(epochs=1),
         "proxy_batch": 16, "latency_rounds": 2, "latency_reps": 1,
     })
-    path = build.build_task("har", tmp_path)
+    real_state = build.numerics_state
+    monkeypatch.setattr(build, "numerics_state", lambda: {**real_state(), "pinned": False})
+    with pytest.warns(UserWarning, match="CPU numerics not pinned"):
+        path = build.build_task("har", tmp_path)
     prof = load_profile(path)
-    assert prof.shape == (2, 3, 3) and prof.valid.all() and prof.source == "measured"
+    assert prof.shape == (2, 3, 5) and prof.valid.all() and prof.source == "measured"
     raw = json.loads(path.read_text())
     assert raw["builder"] == BUILDER and raw["task_info"]["n_test"] == 32
-    by = {(v["depth"], v["prune"]["kind"], v["bits"]): v for v in raw["variants"]}
+    assert raw["build"]["numerics"]["threads"] == 1 and "pinned" in raw["build"]["numerics"]
+    by = {(v["depth"], v["prune"]["kind"], v["bits"]): v for v in raw["variants"]
+          if v["arithmetic"] == "float"}
+    w8a8 = {(v["depth"], v["prune"]["kind"]): v for v in raw["variants"]
+            if v["arithmetic"] == "integer"}
+    for (d, kind), v in w8a8.items():
+        w8 = by[(d, kind, 8)]
+        assert v["bits"] == 8 and v["size_bytes"] == w8["size_bytes"]
+        assert v["training_free"] == (kind == "none") == w8["training_free"]
+        assert len(v["progressive_accuracy"]) == 8 and v["progressive_accuracy"][-1] == v["accuracy"]
+        assert v["progressive_size_bytes"] == w8["progressive_size_bytes"]
+        assert v["proxies"] == w8["proxies"]
+    assert "progressive_accuracy" not in by[(1, "none", 32)]
     for d in (1, 2):
         v4 = by[(d, "none", 4)]
         assert len(v4["progressive_accuracy"]) == 4 and v4["progressive_accuracy"][-1] == v4["accuracy"]
@@ -104,3 +134,73 @@ def test_build_task_end_to_end_on_a_tiny_task(tmp_path, monkeypatch):
         assert all(v["accuracy_source"] == "measured" and v["latency_s"] > 0 for v in raw["variants"])
     assert by[(1, "none", 32)]["macs"] < by[(2, "none", 32)]["macs"]
     assert "params" in raw["proxy_correlations"]
+
+
+def test_sub_grid_is_checked():
+    from compression.build import _sub_grid
+
+    full = _sub_grid(None)
+    assert full == LEVELS and full is not LEVELS
+    sub = _sub_grid({"prune": [{"kind": "none", "fraction": 0.0}], "bits": [8], "arithmetic": ["integer"]})
+    assert sub["depth"] == [1, 2, 3, 4] and sub["bits"] == [8] and sub["arithmetic"] == ["integer"]
+    with pytest.raises(ValueError, match="unknown axes"):
+        _sub_grid({"width": [1]})
+    with pytest.raises(ValueError, match="bits and arithmetic together"):
+        _sub_grid({"bits": [8]})
+    with pytest.raises(ValueError, match=r"bits \[\(4, 'integer'\)\]"):
+        _sub_grid({"bits": [4], "arithmetic": ["integer"]})
+    with pytest.raises(ValueError, match="depth"):
+        _sub_grid({"depth": [5]})
+
+
+#: The reduced grid rebuilt by the reproduction test: every depth, three parameter levels (no
+#: pruning, structured and unstructured, so both fine-tuning paths run), 32/4 bits and W8A8.
+REPRO_LEVELS = {
+    "prune": [{"kind": "none", "fraction": 0.0}, {"kind": "structured", "fraction": 0.5},
+              {"kind": "unstructured", "fraction": 0.9}],
+    "bits": [32, 4, 8],
+    "arithmetic": ["float", "float", "integer"],
+}
+
+
+@pytest.mark.slow
+def test_reduced_build_reproduces_the_shipped_accuracies_exactly(tmp_path):
+    """A reduced build of the har task in a fresh process with the pinned numerics (what
+    ``python -m compression build`` does) gives bit-for-bit the shipped accuracies."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from compression.profile import PROFILE_DIR
+
+    shipped = json.loads((PROFILE_DIR / "measured_har.json").read_text())
+    if shipped.get("schema_version", 1) < 2:
+        pytest.skip("measured_har.json is schema 1 (no W8A8 variants); rebuild it with "
+                    "python -m compression build --tasks har --force")
+    code = (
+        "import json, sys\n"
+        "from compression.numerics import pin_environment\n"
+        "pin_environment()\n"
+        "from compression.build import build_task\n"
+        "build_task('har', sys.argv[1], levels=json.loads(sys.argv[2]))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    res = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code, str(tmp_path),
+         json.dumps(REPRO_LEVELS)],
+        cwd=repo, capture_output=True, text=True, timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    rebuilt = json.loads((tmp_path / "measured_har.json").read_text())
+    assert rebuilt["build"]["numerics"]["pinned"] is True
+
+    def key(v):
+        return (v["depth"], v["prune"]["kind"], v["prune"]["fraction"], v["bits"], v["arithmetic"])
+
+    want = {key(v): v for v in shipped["variants"]}
+    assert len(rebuilt["variants"]) == 4 * 3 * 3
+    for v in rebuilt["variants"]:
+        ref = want[key(v)]
+        for field in ("accuracy", "progressive_accuracy", "size_bytes", "progressive_size_bytes",
+                      "macs", "macs_nonzero", "params", "inner_channels", "training_free"):
+            assert v.get(field) == ref.get(field), (key(v), field)

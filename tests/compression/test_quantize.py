@@ -229,3 +229,36 @@ def test_bad_input_errors():
         decode(encode(_net(), 32), planes=1)
     with pytest.raises(TypeError, match="state dict"):
         encode(np.zeros(3), 8)  # type: ignore[arg-type]
+
+
+def test_activation_quantization_w8a8():
+    from compression.quantize import ActQuant, calibrate_activations, quantized_activations
+
+    aq = ActQuant.from_range(-1.0, 3.0)
+    assert aq.zero_point == round(1.0 / aq.scale) and aq.scale == pytest.approx(4.0 / 255)
+    x = torch.linspace(-2.0, 4.0, 101)
+    y = aq(x)
+    # 256 levels over the range (shifted by under one step so that 0.0 is a level)
+    assert torch.unique(y).numel() <= 256 and float(y.min()) >= -1.0 - aq.scale
+    assert float(y.max()) <= 3.0 + aq.scale and aq(torch.zeros(1)).item() == 0.0
+    assert torch.all((y - x.clamp(-1, 3)).abs() <= aq.scale / 2 + 1e-6)
+    relu = ActQuant.from_range(0.5, 2.0)  # a range that excludes 0 is widened to include it
+    assert relu.zero_point == 0 and relu.scale == pytest.approx(2.0 / 255)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3)).eval()
+    xc = torch.randn(64, 1, 8, 8)
+    params = calibrate_activations(net, xc, batch_size=16)
+    assert set(params) == {"0", "3"}
+    lo, hi = float(xc.min()), float(xc.max())
+    assert params["0"] == ActQuant.from_range(lo, hi)
+    assert params["3"].zero_point == 0  # the linear layer reads ReLU outputs
+    with torch.no_grad():
+        ref = net(xc)
+        with quantized_activations(net, params):
+            q = net(xc)
+        after = net(xc)
+    assert torch.equal(ref, after)  # hooks removed
+    assert not torch.equal(ref, q) and torch.allclose(ref, q, atol=0.05)
+    with pytest.raises(KeyError, match="not calibrated"), quantized_activations(net, {"0": params["0"]}):
+        pass
