@@ -10,8 +10,10 @@
   the (depth, prune) groups) - the last shows whether a proxy can rank bit widths at all,
 * a PNG of accuracy against encoded size, one panel per compression axis, points coloured by the
   level on that axis, written to ``--out`` (default: the current directory) as
-  ``<profile>_accuracy_vs_size.png``. An existing file is never replaced: a numbered suffix is
-  added and the path printed.
+  ``<profile>_accuracy_vs_size.png``,
+* a PNG of the accuracy-size frontier per bit level and per parameter level (log size axis; one
+  line per level; published accuracies marked apart from derived ones), ``<profile>_frontier.png``.
+  An existing file is never replaced: a numbered suffix is added and the path printed.
 
 ``--markdown`` prints the retention and correlation tables as Markdown (what
 ``compression/README.md`` shows) instead of the rich tables. ``PROFILE`` is a path or the name
@@ -294,6 +296,99 @@ def plot_accuracy_vs_size(p: Profile, out_dir: Path) -> Path:
     return path
 
 
+def pareto_front(size: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats (smaller or equal size with higher accuracy,
+    or smaller size with equal accuracy), ordered by size."""
+    order = np.lexsort((-acc, size))  # by size, then best accuracy first
+    front, best = [], -np.inf
+    for i in order:
+        if acc[i] > best:
+            front.append(i)
+            best = acc[i]
+    return np.asarray(front, dtype=int)
+
+
+def _source_kinds(p: Profile) -> np.ndarray:
+    """``published`` / ``derived`` / ``measured`` / "" per grid cell."""
+    from compression.profile import accuracy_source_kind
+
+    out = np.full(p.shape, "", dtype=object)
+    for idx in zip(*np.nonzero(p.valid)):
+        out[idx] = accuracy_source_kind(p.accuracy_source[idx]) or ""
+    return out
+
+
+def plot_frontier(p: Profile, out_dir: Path) -> Path:
+    """Write the accuracy-size frontier PNG: one panel per bit level and one per parameter level.
+
+    In each panel one line per level (dashed: W8A8, unstructured) joins the variants of that
+    level no other variant of the level beats (smaller size and higher accuracy); every variant is
+    drawn faintly; variants
+    whose accuracy is published are marked with a star, derived ones with a hollow circle on
+    the frontier (measured profiles: filled dots). Size on a log axis. Returns the path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = free_path(out_dir / f"{p.name}_frontier.png")
+    kinds = _source_kinds(p)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.2), sharey=True)
+    panels = (
+        (2, "bit level", p.bit_labels),
+        (1, "parameter level", [prune_label(pr) for pr in p.prunes]),
+    )
+    idx_all = np.argwhere(p.valid)
+    for ax, (axis, title, labels) in zip(axes, panels):
+        cmap = plt.get_cmap("tab10")
+        for lev, lab in enumerate(labels):
+            sel = idx_all[idx_all[:, axis] == lev]
+            if len(sel) == 0:
+                continue
+            cells = tuple(sel.T)
+            size = p.size_bytes[cells]
+            acc = 100 * p.accuracy[cells]
+            color = cmap(lev)
+            ax.scatter(size, acc, s=8, color=color, alpha=0.18, linewidths=0)
+            front = pareto_front(size, acc)
+            style = "--" if lab.startswith(("W", "U")) else "-"  # W8A8 / unstructured dashed
+            ax.plot(size[front], acc[front], style, color=color, lw=1.6, label=lab, zorder=2)
+            fk = kinds[cells][front]
+            derived = fk == "derived"
+            measured = fk == "measured"
+            ax.scatter(size[front][derived], acc[front][derived], s=26, facecolors="white",
+                       edgecolors=[color], linewidths=1.2, zorder=3)
+            ax.scatter(size[front][measured], acc[front][measured], s=18, color=color, zorder=3)
+            pub = kinds[cells] == "published"
+            ax.scatter(size[pub], acc[pub], s=110, marker="*", color=color, edgecolors="black",
+                       linewidths=0.7, zorder=4)
+        ax.set_xscale("log")
+        ax.set_xlabel("encoded size (bytes, log scale)")
+        ax.set_title(f"frontier per {title}")
+        ax.grid(True, which="both", alpha=0.25)
+        handles, labs = ax.get_legend_handles_labels()
+        if (kinds == "published").any():
+            handles.append(Line2D([], [], ls="", marker="*", ms=11, mfc="grey", mec="black",
+                                  label="published"))
+        if (kinds == "derived").any():
+            handles.append(Line2D([], [], ls="", marker="o", ms=6, mfc="white", mec="grey",
+                                  label="derived"))
+        if (kinds == "measured").any():
+            handles.append(Line2D([], [], ls="", marker="o", ms=5, color="grey", label="measured"))
+        labs = [h.get_label() for h in handles]
+        ax.legend(handles, labs, title=title, fontsize=8, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.13), ncol=min(6, len(handles)), frameon=False)
+    axes[0].set_ylabel("top-1 accuracy (%)")
+    fig.suptitle(f"{p.name}: {p.model} on {p.task} ({p.source}): accuracy vs size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # ----------------------------------------------------------------------------------------------
 # command line
 
@@ -334,8 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(_correlation_table(p))
     if not args.no_plot:
         for p in profiles:
-            path = plot_accuracy_vs_size(p, Path(args.out))
-            print(f"wrote {path}")
+            for plot in (plot_accuracy_vs_size, plot_frontier):
+                path = plot(p, Path(args.out))
+                print(f"wrote {path}")
     return 0
 
 

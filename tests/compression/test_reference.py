@@ -348,6 +348,12 @@ def test_build_reference_profiles_writes_and_skips(tmp_path) -> None:
     assert math.isclose(prof.macs[-1, 0, 0], ref.count(ref.build("mobilenet_v2")).macs)
 
 
+def test_readme_sources_table_is_current() -> None:
+    # compression/README.md shows the output of `python -m compression.reference --sources`
+    readme = (PROFILE_DIR.parent / "README.md").read_text()
+    assert ref.sources_markdown() in readme
+
+
 def test_main_prints_the_sources_table(capsys) -> None:
     assert ref.main(["--sources"]) == 0
     assert capsys.readouterr().out.strip() == ref.sources_markdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compression import report
@@ -96,8 +97,12 @@ def test_rich_output_and_png_never_overwritten(prof_path: Path, tmp_path: Path, 
     first = out_dir / "toy_accuracy_vs_size.png"
     assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     before = first.read_bytes()
+    frontier = out_dir / "toy_frontier.png"
+    assert frontier.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.main([str(prof_path), "--out", str(out_dir), "--no-table"]) == 0
-    assert f"wrote {out_dir / 'toy_accuracy_vs_size_2.png'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {out_dir / 'toy_accuracy_vs_size_2.png'}" in out
+    assert f"wrote {out_dir / 'toy_frontier_2.png'}" in out
     assert first.read_bytes() == before
 
 
@@ -116,3 +121,22 @@ def test_readme_tables_are_the_shipped_profiles_output() -> None:
     profiles = [load_profile(n) for n in MEASURED]
     assert report.markdown_retention(profiles) in readme
     assert report.markdown_correlations(profiles) in readme
+
+
+def test_pareto_front() -> None:
+    size = np.array([5.0, 1.0, 3.0, 3.0, 4.0, 2.0])
+    acc = np.array([0.9, 0.2, 0.7, 0.6, 0.5, 0.2])
+    # 1.0 (0.2) -> 3.0 (0.7) -> 5.0 (0.9); 2.0 ties 1.0's accuracy at a larger size, 4.0 is beaten
+    assert report.pareto_front(size, acc).tolist() == [1, 2, 0]
+
+
+def test_frontier_png_of_a_reference_profile(tmp_path: Path) -> None:
+    from compression import reference as ref
+    from compression.profile import Profile
+
+    prof = Profile.from_dict(ref.reference_profile("mobilenet_v2", 1e10))
+    kinds = report._source_kinds(prof)
+    assert (kinds == "published").sum() >= 5 and (kinds == "derived").any()
+    path = report.plot_frontier(prof, tmp_path)
+    assert path == tmp_path / "reference_mobilenet_v2_frontier.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
