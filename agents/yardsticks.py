@@ -350,8 +350,9 @@ class MPCPolicy(Policy):
     name = "mpc"
     privileged = False
 
-    def __init__(self, horizon: int = 5, beam: int = 4, lookahead: int = 20, history: int = 5) -> None:
-        self.horizon, self.history = horizon, history
+    def __init__(self, horizon: int = 5, beam: int = 4, lookahead: int = 20, history: int = 5,
+                 samples: int = 3) -> None:
+        self.horizon, self.history, self.samples = horizon, history, samples
         self.cfg = BeamConfig(beam=beam, lookahead=lookahead)
         self.reset()
 
@@ -392,7 +393,17 @@ class MPCPolicy(Policy):
         tasks = predicted_tasks(sim, view, total)
         fork = sim.fork(0, 1)
         predicted_future(sim, fork, rate, total, tasks, self._rng)
-        fits, planes, table = step_reward_table(fork, variants=plannable_variants(sim), steps=total)
+        # the predicted future is stationary within a task: value each variant on a few sampled
+        # steps of each predicted task and use that for every step of the task
+        distinct = np.unique(tasks)
+        seq = np.repeat(distinct, self.samples)
+        probe = sim.fork(0, 1)
+        predicted_future(sim, probe, rate, len(seq), seq, self._rng)
+        fits, planes, tab = step_reward_table(probe, variants=plannable_variants(sim), steps=len(seq))
+        cols = seq[:tab.shape[1]]
+        per_task = {int(t): tab[:, cols == t].mean(axis=1) if (cols == t).any() else tab.mean(axis=1)
+                    for t in distinct}
+        table = np.stack([per_task[int(t)] for t in tasks], axis=1)
         value = StoreValue(sim, fits, planes, table, k0, self.cfg.lookahead)
 
         def tasks_ahead(f):

@@ -9,8 +9,8 @@ over episodes), each policy as % of the planner, and the planner's gain over the
 scenario whose oracle is within 1-2 % of the upper bound has nothing to learn.
 
 Resumable: each finished (scenario, policy) is stored as a small JSON file under
-``benchmarks/results/headroom/`` and reused unless ``--redo``; ``--jobs N`` runs scenarios in N
-processes.
+``benchmarks/results/headroom/`` and reused unless ``--redo``; ``--jobs N`` runs the (scenario,
+policy) pairs in N processes.
 
 Usage: ``python benchmarks/bench_headroom.py [--episodes 20] [--scenarios a b] [--policies p q]
 [--jobs 1] [--update BENCHMARKS.md]``
@@ -65,20 +65,16 @@ def _path(scenario: str, policy: str, episodes: int) -> Path:
     return RESULTS / f"{scenario}__{policy}__{episodes}.json"
 
 
-def scenario_results(scenario: str, policies: list[str], episodes: int, redo: bool) -> dict[str, dict]:
-    """Every policy's results on ``scenario``, from the stored files or by running them."""
-    out = {}
-    for pol in policies:
-        path = _path(scenario, pol, episodes)
-        if path.is_file() and not redo:
-            out[pol] = json.loads(path.read_text())
-            continue
-        res = run_policy(scenario, pol, episodes)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=1) + "\n")
-        out[pol] = res
-        print(f"  {scenario:18s} {pol:15s} {np.mean(res['returns']):9.2f}  ({res['wall_s']:.0f} s)", flush=True)
-    return out
+def stored_or_run(scenario: str, policy: str, episodes: int, redo: bool) -> dict:
+    """One (scenario, policy) result, from its stored file or by running it (then stored)."""
+    path = _path(scenario, policy, episodes)
+    if path.is_file() and not redo:
+        return json.loads(path.read_text())
+    res = run_policy(scenario, policy, episodes)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"  {scenario:18s} {policy:15s} {np.mean(res['returns']):9.2f}  ({res['wall_s']:.0f} s)", flush=True)
+    return res
 
 
 def mean_ci(x: list[float]) -> tuple[float, float]:
@@ -125,12 +121,14 @@ def main() -> None:
     from envs import SINGLE_DEVICE_SCENARIOS
 
     names = args.scenarios or list(SINGLE_DEVICE_SCENARIOS)
+    pairs = [(sc, pol) for sc in names for pol in args.policies]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as ex:
-            futs = {sc: ex.submit(scenario_results, sc, args.policies, args.episodes, args.redo) for sc in names}
-            all_res = {sc: f.result() for sc, f in futs.items()}
+            futs = {pr: ex.submit(stored_or_run, *pr, args.episodes, args.redo) for pr in pairs}
+            done = {pr: f.result() for pr, f in futs.items()}
     else:
-        all_res = {sc: scenario_results(sc, args.policies, args.episodes, args.redo) for sc in names}
+        done = {pr: stored_or_run(*pr, args.episodes, args.redo) for pr in pairs}
+    all_res = {sc: {pol: done[(sc, pol)] for pol in args.policies} for sc in names}
     lines = table(all_res, args.policies, args.episodes)
     print("\n".join(lines))
     if args.update:
