@@ -23,6 +23,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from compression.numerics import pin_environment  # noqa: E402
+
+pin_environment()  # the same CPU kernels as the shipped build, before torch is imported
+
 import torch  # noqa: E402
 
 from compression.build import build_task  # noqa: E402
