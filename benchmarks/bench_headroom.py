@@ -101,7 +101,8 @@ def table(all_res: dict[str, dict[str, dict]], policies: list[str], episodes: in
         if "planner" in res and "oracle" in res:
             d = np.asarray(res["planner"]["returns"]) - np.asarray(res["oracle"]["returns"])
             o = np.mean(res["oracle"]["returns"])
-            gain = f"+{100 * d.mean() / abs(o):.1f} % ({(d >= -1e-9).sum()}/{len(d)} episodes >=)"
+            rel = f"{100 * d.mean() / o:+.1f} %" if o > 0 else "oracle <= 0"
+            gain = f"{d.mean():+.1f} ({rel}; {(d >= -1e-9).sum()}/{len(d)} episodes >=)"
         else:
             gain = "n/a"
         lines.append(f"| {sc} | " + " | ".join(cells) + f" | {gain} |")
@@ -138,7 +139,8 @@ def main() -> None:
             "`benchmarks/results/headroom/`).", "",
             f"Mean episode return ± 95 % confidence interval over {args.episodes} episodes (seeds {SEED0} .. "
             f"{SEED0 + args.episodes - 1}, the same for every policy), in brackets as % of the planner; last column: "
-            "the planner's mean gain over the myopic oracle and the episodes where it is at least the oracle's.", "",
+            "the planner's mean gain over the myopic oracle (return, and % of the oracle's return) and the episodes "
+            "where it is at least the oracle's.", "",
             *lines, ""])
         path = Path(args.update)
         text = path.read_text()

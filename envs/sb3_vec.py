@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from envs.adapter import gym_mask, info_rows
+from envs.adapter import component_masks, info_rows
 from envs.vector import InsituVectorEnv
 
 #: Per-row methods answered by :meth:`InsituSB3VecEnv.env_method` / ``get_attr``.
@@ -110,9 +110,17 @@ class InsituSB3VecEnv(VecEnv):
 
     # ------------------------------------------------------------------ infos
     def _row_masks(self, joint: np.ndarray, rows) -> list[tuple[Any, np.ndarray]]:
-        """(action_mask in the single env's form, joint_action_mask) of ``rows``."""
+        """(action_mask in the single env's form, joint_action_mask) of ``rows`` (the component
+        masks computed once for the batch)."""
         v = self.venv
-        return [(gym_mask(joint[r], v.nvec, v.action_mode), joint[r]) for r in rows]
+        rows = list(rows)
+        if v.action_mode == "discrete":
+            m8 = joint.astype(np.int8)
+            return [(m8[r], joint[r]) for r in rows]
+        comp = component_masks(joint, v.nvec).astype(np.int8)
+        cuts = np.concatenate([[0], np.cumsum(v.nvec)])
+        sl = [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        return [(tuple(comp[r, s] for s in sl), joint[r]) for r in rows]
 
     def _reset_info_list(self, info: dict[str, Any], rows) -> list[dict[str, Any]]:
         task, energy = info["task"], info["energy_left_j"]
