@@ -114,7 +114,11 @@ class BatchSim:
         self._dl_valid = np.ascontiguousarray(valid[SRC_EDGE:].transpose(1, 3, 0, 2))  # [K, 4, 3, M]
         self._menu_size = p.var_size_bytes[p.menu]                                     # [K, M]
         fits = p.var_valid & (p.var_size_bytes <= self.storage)
-        self._fit_lists = [np.flatnonzero(fits[m * self.V:(m + 1) * self.V]) + m * self.V for m in range(self.K)]
+        fit_lists = [np.flatnonzero(fits[m * self.V:(m + 1) * self.V]) + m * self.V for m in range(self.K)]
+        self._fit_count = np.array([len(f) for f in fit_lists], dtype=np.int64)
+        self._fit_table = np.zeros((self.K, max(1, int(self._fit_count.max()))), dtype=np.int64)
+        for k, f in enumerate(fit_lists):
+            self._fit_table[k, :len(f)] = f
 
     def now(self, buf: np.ndarray) -> np.ndarray:
         """Every row's current step of a chunk buffer: ``buf[ar, k]`` ([B, T, F] -> [B, F]), by one
@@ -164,30 +168,37 @@ class BatchSim:
         st = self.state
         d = st.dyn
         nz = self.p.scenario.mobility.n_zones
-        for r, g in zip(rows.tolist(), rngs):
-            u = g.random(2 + self.zk)
-            m = min(int(u[0] * self.K), self.K - 1)
-            d.store_var[r] = self.nomodel
-            d.store_planes[r] = 0
-            d.store_used_t[r] = -np.inf
-            fits = self._fit_lists[m]
-            if fits.size:
-                gv = int(fits[min(int(u[1] * fits.size), fits.size - 1)])
-                d.store_var[r, m] = gv
-                d.store_planes[r, m] = int(self.p.var_planes[gv])
-            present = np.zeros(self.zk)
-            lastuse = np.full(self.zk, -np.inf)
-            if self._fill_p > 0:
-                used = np.zeros(nz)
-                for j in range(self.zk):
-                    z = j // self.K
-                    size = self._edge_sizes[j]
-                    if u[2 + j] < self._fill_p and used[z] + size <= self._cap:
-                        used[z] += size
-                        present[j] = 1.0
-                        lastuse[j] = -1.0 - u[2 + j]  # older than any step
-            st.edge_present[r] = present
-            st.edge_lastuse[r] = lastuse
+        u = np.empty((len(rows), 2 + self.zk))
+        for i, g in enumerate(rngs):  # each row's draws from its own generator
+            u[i] = g.random(2 + self.zk)
+        # the store: one random fitting variant of a random task
+        m = np.minimum((u[:, 0] * self.K).astype(np.int64), self.K - 1)
+        cnt = self._fit_count[m]
+        pick = np.maximum(np.minimum((u[:, 1] * cnt).astype(np.int64), cnt - 1), 0)
+        gv = self._fit_table[m, pick]
+        d.store_var[rows] = self.nomodel
+        d.store_planes[rows] = 0
+        d.store_used_t[rows] = -np.inf
+        has = cnt > 0
+        d.store_var[rows[has], m[has]] = gv[has]
+        d.store_planes[rows[has], m[has]] = self.p.var_planes[gv[has]]
+        # the edge caches: each (zone, task) full model with initial_fill_prob, up to the capacity
+        present = np.zeros((len(rows), self.zk))
+        lastuse = np.full((len(rows), self.zk), -np.inf)
+        if self._fill_p > 0:
+            used = np.zeros((len(rows), nz))
+            for j in range(self.zk):
+                z = j // self.K
+                ok = (u[:, 2 + j] < self._fill_p) & (used[:, z] + self._edge_sizes[j] <= self._cap)
+                used[:, z] += np.where(ok, self._edge_sizes[j], 0.0)
+                present[:, j] = ok
+                lastuse[:, j] = np.where(ok, -1.0 - u[:, 2 + j], -np.inf)  # older than any step
+        if st.edge_present.strides[0] == 0:  # one cache shared by the rows: the last row's fill wins
+            st.edge_present[0] = present[-1]
+            st.edge_lastuse[0] = lastuse[-1]
+        else:
+            st.edge_present[rows] = present
+            st.edge_lastuse[rows] = lastuse
         st.k[rows] = 0
         st.t[rows] = 0
         d.dl_active[rows] = False
