@@ -71,7 +71,7 @@ from compression.training import TrainConfig, evaluate, train
 #: Marker stored in every profile this builder writes (so it never overwrites anything else).
 BUILDER = "compression.build"
 
-#: Grid axes of the measured profiles (fixed by the cross-helper contract).
+#: Grid axes of the measured profiles (the levels every shipped profile shares).
 LEVELS: dict[str, list] = {
     "depth": [1, 2, 3, 4],
     "prune": [dict(p) for p in PRUNE_LEVELS],
