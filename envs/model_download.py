@@ -62,13 +62,14 @@ class ModelDownloadEnv(gym.Env):
     | Component | Values | Meaning |
     |-----------|--------|---------|
     | source | 0 keep, 1 cancel, 2 evict, 3 edge, 4 local, 5 central | what to do; 3-5 download from that tier |
-    | task | 0 .. K-1 | the task whose model is downloaded or evicted (keep, cancel: 0) |
-    | entry | 0 .. M-1 | the menu entry (variant) to download (keep, cancel, evict: 0) |
+    | task | 0 .. K-1 | the task whose model is downloaded or evicted (ignored by keep and cancel) |
+    | entry | 0 .. M-1 | the menu entry (variant) to download (ignored by keep, cancel and evict) |
 
     A download is valid when no download is in flight, the tier can serve the variant (or
     forwards the request up when the scenario allows it) and the variant fits the free storage
     beside every model on board (double buffering); cancel needs a download in flight, evict a
-    model of the task. Invalid actions are executed as *keep* and penalised (``invalid_action``).
+    model of the task. The joint mask lists keep and cancel once (task 0, entry 0) and evict once
+    per task (entry 0); the other indices of these sources act the same and are valid too. Invalid actions are executed as *keep* and penalised (``invalid_action``).
     ``info["action_mask"]`` has the form ``action_space.sample(mask=...)`` takes (int8; for
     MultiDiscrete a tuple of per-component masks, which can only express a *factored* mask: a
     combination allowed component by component may still be invalid); the exact joint mask over

@@ -19,8 +19,10 @@ size, accuracy, service time and availability (training-free), spread over the s
 **Actions.** ``a = (source * K + task) * M + entry`` with ``source`` 0 keep, 1 cancel the download
 in flight, 2 evict the task's model from the store, 3 download from the edge, 4 from the local
 tier, 5 from the central tier; ``task`` is the task whose model is downloaded or evicted (any
-task: prefetching), ``entry`` the menu entry. Keep and cancel use task 0 and entry 0, evict
-entry 0; other combinations of those sources are always invalid (masked).
+task: prefetching), ``entry`` the menu entry. Keep and cancel ignore task and entry, evict
+ignores entry: every such index does the same, and the joint mask lists only the canonical one
+(task 0, entry 0; evict: entry 0), so a flat policy sees each action once while a factored
+(multi-discrete) policy need not pick the canonical values.
 """
 
 from __future__ import annotations
@@ -316,8 +318,9 @@ def build_params(scenario: Scenario, profiles: list[Profile] | None = None) -> S
     bh = np.array([np.inf, lib.edge.backhaul_bps, lib.local.backhaul_bps, lib.central.backhaul_bps])
     cap = lib.edge.capacity_bytes
     at = np.zeros((len(a_all), 4, N_AT))
-    canon = np.where(src <= SRC_CANCEL, (task == 0) & (entry == 0),
-                     np.where(src == SRC_EVICT, entry == 0, valid[gvar] & (gvar < g_all - 1)))
+    # keep and cancel ignore task and entry, evict ignores entry (every such index is valid; the
+    # joint mask lists only the canonical one, see BatchSim.action_masks)
+    canon = np.where(src <= SRC_EVICT, True, valid[gvar] & (gvar < g_all - 1))
     for ctx in range(4):
         eh, lh = bool(ctx // 2), bool(ctx % 2)
         at[:, ctx, AT_VALID] = canon & (src <= SRC_EVICT)

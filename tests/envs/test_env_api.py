@@ -230,15 +230,35 @@ def test_gym_mask_form_works_with_sample(tiny_scenario_path):
                 break
 
 
+def test_keep_and_cancel_ignore_task_and_entry_evict_ignores_entry(tiny_scenario_path):
+    """Only the canonical indices are in the joint mask, but the others act the same and are
+    valid (a factored policy need not pick the canonical values)."""
+    env = _tiny(tiny_scenario_path, action_mode="discrete")
+    env.reset(seed=0)
+    u = env.unwrapped
+    p = u.params
+    mask = u.flat_action_mask()
+    keeps = np.flatnonzero(p.act_src == 0)
+    assert mask[keeps].sum() == 1 and mask[0]
+    osr = u.one_step_rewards()
+    assert np.allclose(osr[keeps], osr[0])
+    _, _, _, _, info = env.step(int(keeps[-1]))
+    assert not info["invalid_action"] and info["action_source"] == "keep"
+
+
 def test_invalid_action_is_a_penalised_keep(tiny_scenario_path):
     env = _tiny(tiny_scenario_path, action_mode="discrete")
     env.reset(seed=0)
     u = env.unwrapped
     w = u.scenario.reward.invalid_action
     count = 0
+    p = u.params
     for _ in range(20):
         mask = u.flat_action_mask()
-        bad = int(np.flatnonzero(~mask)[0])
+        # masked downloads, and cancel (canonical index) with nothing in flight, are invalid
+        canon_cancel = (p.act_src == 1) & (p.act_task == 0) & (p.act_entry == 0)
+        candidates = ~mask & ((p.act_src >= 3) | canon_cancel)
+        bad = int(np.flatnonzero(candidates)[0])
         osr = u.one_step_rewards()
         assert osr[bad] == pytest.approx(osr[0] - w, abs=1e-12)
         _, r, term, trunc, info = env.step(bad)

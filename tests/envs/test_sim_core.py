@@ -132,11 +132,20 @@ def test_store_invariants_under_random_actions(tiny_params, seed, moves):
 
 
 def _mask_agrees_with_step(sim):
-    """Every flat action stepped from the current state: invalid exactly where masked."""
+    """Every flat action stepped from the current state: the canonical indices are valid exactly
+    where masked, and the other indices of keep, cancel and evict act like their canonical one."""
+    p = sim.p
     mask = sim.action_masks()[0]
     f = sim.fork(0, sim.A)
     res = f.step(np.arange(sim.A))
-    assert np.array_equal(res.invalid, ~mask)
+    src, task, entry = p.act_src, p.act_task, p.act_entry
+    canonical = ~(((src <= 1) & ((task != 0) | (entry != 0))) | ((src == 2) & (entry != 0)))
+    assert np.array_equal(~res.invalid & canonical, mask)
+    assert not mask[~canonical].any()
+    canon_of = np.where(src <= 1, src * p.n_tasks * p.n_menu, np.where(src == 2, (2 * p.n_tasks + task) * p.n_menu,
+                                                                        np.arange(sim.A)))
+    assert np.array_equal(res.invalid, res.invalid[canon_of])
+    assert np.allclose(res.reward, res.reward[canon_of])
     return mask
 
 

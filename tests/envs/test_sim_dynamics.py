@@ -140,10 +140,15 @@ def test_action_table_tiers_and_fixed_times(h):
     g_pruned = int(next(g for g in p.menu[0] if not p.var_training_free[g]))
     rp = action_rows(p, np.array([h.flat(SRC_EDGE, 0, g_pruned)]), np.zeros(1, dtype=np.int64), hit[None, :])
     assert rp[0, AT_TIER] == 2.0
-    # keep / cancel need task 0 and entry 0; evict needs entry 0
-    bad = [flat_action_index(SRC_KEEP, 1, 0, p.n_tasks, p.n_menu), flat_action_index(SRC_KEEP, 0, 3, p.n_tasks, p.n_menu),
-           flat_action_index(SRC_CANCEL, 1, 0, p.n_tasks, p.n_menu), flat_action_index(SRC_EVICT, 1, 2, p.n_tasks, p.n_menu)]
-    assert not p.act_table[bad, :, AT_VALID].any()
+    # keep and cancel ignore task and entry, evict ignores entry: every such index acts like its
+    # canonical one (task 0, entry 0; evict: entry 0)
+    k, m = p.n_tasks, p.n_menu
+    other = [flat_action_index(SRC_KEEP, 1, 0, k, m), flat_action_index(SRC_KEEP, 0, 3, k, m),
+             flat_action_index(SRC_CANCEL, 1, 0, k, m), flat_action_index(SRC_EVICT, 1, 2, k, m)]
+    canon = [flat_action_index(SRC_KEEP, 0, 0, k, m), flat_action_index(SRC_KEEP, 0, 0, k, m),
+             flat_action_index(SRC_CANCEL, 0, 0, k, m), flat_action_index(SRC_EVICT, 1, 0, k, m)]
+    assert p.act_table[other, :, AT_VALID].all()
+    assert np.array_equal(p.act_table[other], p.act_table[canon])
     # menu padding (no variant) is never valid
     pad = np.flatnonzero(p.act_var == p.no_model)
     assert pad.size and not p.act_table[pad[p.act_src[pad] >= SRC_EDGE], :, AT_VALID].any()
