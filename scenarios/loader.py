@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -43,7 +44,14 @@ REWARD_TERMS = (
 
 
 class ScenarioError(ValueError):
-    """A scenario file or override that breaks the schema; the message names file, key and value."""
+    """A scenario file or override that breaks the schema; the message names file, key and value.
+
+    ``problems`` lists every problem found (one line each); a file with several problems is
+    reported with all of them at once."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 class UnknownKeywordError(ScenarioError, TypeError):
@@ -313,7 +321,14 @@ def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
         (inner,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
             raise _err(file, key, value, f"has type {type(value).__name__}; allowed: a list")
-        return [_convert(inner, v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+        out, problems = [], []
+        for i, v in enumerate(value):
+            try:
+                out.append(_convert(inner, v, file, f"{key}[{i}]"))
+            except ScenarioError as exc:
+                problems.append(exc)
+        _raise_all(problems)
+        return out
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         for a in args:
@@ -324,7 +339,8 @@ def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
         raise _err(file, key, value, f"has the wrong type; allowed: {tp}")
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _err(file, key, value, f"has type {type(value).__name__}; allowed: a number (float)")
+            raise _err(file, key, value, f"has type {type(value).__name__}; allowed: a number (float)"
+                       + (" (quoted numbers are strings)" if isinstance(value, str) and _is_number(value) else ""))
         if not math.isfinite(float(value)):
             raise _err(file, key, value, "is not finite; allowed: a finite number")
         return float(value)
@@ -364,21 +380,44 @@ def _build(cls: type, data: Any, file: str, prefix: str) -> Any:
                    f"{[f.name for f in _public_fields(cls)]}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in _public_fields(cls)}
+    problems: list[ScenarioError] = []
     for k in data:
         if k not in fields:
             key = f"{prefix}.{k}" if prefix else str(k)
-            raise _err(file, key, data[k], f"is an unknown key; allowed keys here: {sorted(fields)}")
+            problems.append(_err(file, key, data[k], f"is an unknown key; allowed keys here: {sorted(fields)}"))
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise _err(file, key, None, "is missing; this key is required")
+                problems.append(_err(file, key, None, "is missing; this key is required"))
             continue
-        value = _convert(hints[name], data[name], file, key)
-        _check_meta(f.metadata, value, file, key)
+        try:
+            value = _convert(hints[name], data[name], file, key)
+            _check_meta(f.metadata, value, file, key)
+        except ScenarioError as exc:
+            problems.append(exc)
+            continue
         kwargs[name] = value
+    _raise_all(problems)
     return cls(**kwargs)
+
+
+def _raise_all(problems: list[ScenarioError]) -> None:
+    """Raise the problems found as one error (the single error itself when there is one)."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        lines = [line for p in problems for line in p.problems]
+        raise ScenarioError(f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines), lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _public_fields(cls: type) -> list[dataclasses.Field]:
@@ -583,6 +622,12 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+# YAML 1.1 (PyYAML) reads ``3.5e9`` (no dot or no exponent sign) as a string; YAML 1.2 and every
+# other number parser read it as a float: so does this loader.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def _resolve_profiles(data: Any, folder: Path) -> Any:

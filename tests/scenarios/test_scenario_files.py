@@ -192,6 +192,36 @@ def test_defaults_of_the_new_sections(base_dict):
     assert all(t.session_median_s == 60.0 and t.session_sigma == 1.0 for t in sc.tasks)
 
 
+def test_all_problems_of_a_file_are_reported_at_once(tmp_path, base_dict):
+    d = copy.deepcopy(base_dict)
+    d["dt_s"] = -1.0
+    d["channel"]["carrier_hz"] = "fast"
+    d["channel"]["colour"] = "blue"
+    del d["tasks"][1]["profile"]
+    f = _write(tmp_path, d)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(f)
+    keys = ["'dt_s'", "'channel.carrier_hz'", "'channel.colour'", "'tasks[1].profile'"]
+    assert len(exc.value.problems) == 4 and str(exc.value).startswith("4 problems:")
+    for key, line in zip(sorted(keys), sorted(exc.value.problems)):
+        assert key in line and str(f) in line
+    # one problem: the message is that problem alone
+    d = copy.deepcopy(base_dict)
+    d["dt_s"] = -1.0
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(_write(tmp_path, d))
+    assert exc.value.problems == [str(exc.value)] and "'dt_s'" in str(exc.value)
+
+
+def test_exponent_numbers_without_sign_or_dot_are_numbers(tmp_path, base_dict):
+    text = yaml.safe_dump(base_dict).replace("bandwidth_hz: 400000000.0", "bandwidth_hz: 4e8")
+    assert "bandwidth_hz: 4e8" in text  # plain YAML 1.1 would read this as the string '4e8'
+    assert load_scenario(_write(tmp_path, text)).channel.bandwidth_hz == 4e8
+    quoted = text.replace("bandwidth_hz: 4e8", "bandwidth_hz: '4e8'")
+    with pytest.raises(ScenarioError, match=r"'channel.bandwidth_hz'.*quoted numbers are strings"):
+        load_scenario(_write(tmp_path, quoted))
+
+
 def test_invalid_and_duplicate_yaml(tmp_path):
     f = _write(tmp_path, "name: [unclosed\n")
     with pytest.raises(ScenarioError, match="not valid YAML"):
