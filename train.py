@@ -79,6 +79,10 @@ def _scenario(text: str) -> str:
 
     try:
         scenario_env_id(text)
+        if text.endswith((".yaml", ".yml")):  # a user's file: validated here, all its problems at once
+            from scenarios import load_scenario
+
+            load_scenario(text)
     except ScenarioError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--scenario ")) from None
     return text
@@ -255,12 +259,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     policy = make_policy(args.model)
     scenario = args.scenario
-    if scenario is None:
-        if not Path(args.model).exists():
+    model = Path(args.model)
+    if not model.exists():  # a baseline
+        if scenario is None:
             print("error: --scenario is required when MODEL is a baseline name", file=sys.stderr)
             return 2
-        run = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent
-        scenario = read_meta(run)["scenario"]
+    else:
+        trained_on = read_meta(model if model.is_dir() else model.parent)["scenario"]
+        if scenario is None:
+            scenario = trained_on
+        elif trained_on != scenario:
+            print(f"note: {args.model} was trained on {trained_on}; evaluating it on {scenario}", file=sys.stderr)
     records = run_episodes(policy, scenario, args.seeds, args.episodes)
     print_table(summarize(records), scenario)
     return 0
@@ -354,7 +363,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     handler = {"train": cmd_train, "eval": cmd_eval, "compare": cmd_compare,
                "experiment": cmd_experiment}[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:  # a user's mistake: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from agents.runs import RunError
+    from scenarios import ScenarioError
+
+    return (ScenarioError, RunError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+#: Exceptions that report a user's mistake (bad file, key, value or run folder); every other
+#: exception is a bug and keeps its traceback.
+USER_ERRORS = _user_errors()
 
 
 if __name__ == "__main__":

@@ -81,8 +81,24 @@ def report_name(kind: str, scenario: str | Path | None = None) -> str:
     return "__".join([*parts, time.strftime(NAME_TIME_FORMAT)])
 
 
+class RunError(ValueError):
+    """A run folder, log folder or trained model that does not fit what was asked of it (the
+    message names it and what is allowed): a user's mistake, reported without a traceback."""
+
+
+def check_logdir(logdir: str | Path) -> None:
+    """Raise :class:`RunError` when ``logdir`` exists and is not a folder."""
+    if Path(logdir).exists() and not Path(logdir).is_dir():
+        raise RunError(f"--logdir {str(logdir)!r} is a file; allowed: a folder (created if missing)")
+
+
 def unique_run_dir(logdir: str | Path, prefix: str) -> Path:
-    """Create and return ``logdir/{prefix}__{time}``, never reusing an existing folder."""
+    """Create and return ``logdir/{prefix}__{time}``, never reusing an existing folder.
+
+    Raises:
+        RunError: ``logdir`` is a file.
+    """
+    check_logdir(logdir)
     base = Path(logdir) / f"{prefix}__{time.strftime(NAME_TIME_FORMAT)}"
     path, n = base, 1
     while True:

@@ -39,7 +39,16 @@ from agents.common import (
     scenario_env_id,
 )
 from agents.metrics import EpisodeAccumulator, hparams_markdown, log_episode
-from agents.runs import finish_meta, new_meta, read_meta, run_name, unique_run_dir, write_meta
+from agents.runs import (
+    RunError,
+    check_logdir,
+    finish_meta,
+    new_meta,
+    read_meta,
+    run_name,
+    unique_run_dir,
+    write_meta,
+)
 
 #: Algorithm name (``--algo``) -> class.
 ALGOS = {"ppo": PPO, "dqn": DQN, "maskable_ppo": MaskablePPO}
@@ -59,6 +68,33 @@ class HyperparamError(ValueError):
     """A hyperparameter file with an unknown key or a bad value; names file, section and key."""
 
 
+#: Allowed values of the numeric SB3 constructor arguments: (type, low, high, low excluded).
+#: Ranges are those under which the algorithms are defined (a rate, a discount, a probability,
+#: a count); SB3 itself checks few of them, and late, deep inside ``learn()``.
+HP_RANGES: dict[str, tuple[type, float, float, bool]] = {
+    "learning_rate": (float, 0.0, 1.0, True), "gamma": (float, 0.0, 1.0, True),
+    "gae_lambda": (float, 0.0, 1.0, False), "clip_range": (float, 0.0, 10.0, True),
+    "ent_coef": (float, 0.0, 10.0, False), "vf_coef": (float, 0.0, 10.0, False),
+    "max_grad_norm": (float, 0.0, 1e6, True), "n_steps": (int, 1, 1e9, False),
+    "batch_size": (int, 2, 1e9, False), "n_epochs": (int, 1, 1e6, False),
+    "buffer_size": (int, 1, 1e10, False), "learning_starts": (int, 0, 1e10, False),
+    "tau": (float, 0.0, 1.0, True), "target_update_interval": (int, 1, 1e10, False),
+    "exploration_fraction": (float, 0.0, 1.0, False), "exploration_initial_eps": (float, 0.0, 1.0, False),
+    "exploration_final_eps": (float, 0.0, 1.0, False),
+}
+
+
+def _check_hp_value(path: Path, section: str, key: str, value: Any) -> None:
+    if key not in HP_RANGES:
+        return
+    kind, lo, hi, lo_open = HP_RANGES[key]
+    ok_type = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
+    if not ok_type or (value <= lo if lo_open else value < lo) or value > hi:
+        raise HyperparamError(
+            f"hyperparameter file {path}, section {section!r}, key {key!r}: value {value!r} is not allowed; "
+            f"allowed: {'an integer' if kind is int else 'a number'} in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+
+
 def _algo_params(algo: str) -> set[str]:
     sig = inspect.signature(ALGOS[algo].__init__)
     return {p for p in sig.parameters if p not in ("self", "env", "policy", "kwargs")}
@@ -76,7 +112,8 @@ def load_hyperparams(algo: str, scenario: str, path: str | Path | None = None) -
         raise HyperparamError(f"--algo {algo!r} is not supported; allowed: {', '.join(ALGOS)}")
     path = Path(path) if path else HYPERPARAMS_DIR / f"{algo}.yaml"
     allowed = _algo_params(algo) | set(SPECIAL_KEYS)
-    merged = merge_hyperparam_sections(path, scenario, allowed, HyperparamError)
+    merged = merge_hyperparam_sections(path, scenario, allowed, HyperparamError,
+                                       check=lambda section, key, value: _check_hp_value(path, section, key, value))
     for key in ("n_envs", "n_timesteps"):
         if key in merged and (not isinstance(merged[key], int) or merged[key] < 1):
             raise HyperparamError(f"hyperparameter file {path}: {key} must be an int >= 1, got {merged[key]!r}")
@@ -303,7 +340,7 @@ def _resolve(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"--resume {exc}") from None
     if prev["algo"] != config.algo:
-        raise ValueError(f"--resume {str(config.resume)!r} is a {prev['algo']} run, not {config.algo}")
+        raise RunError(f"--resume {str(config.resume)!r} is a {prev['algo']} run, not {config.algo}")
     return replace(config, scenario=prev["scenario"], seed=prev["seed"],
                    n_envs=config.n_envs or prev["n_envs"],
                    env_kwargs=config.env_kwargs or prev.get("env_kwargs") or None), prev
@@ -351,6 +388,11 @@ def train(config: TrainConfig | str | None = None, scenario: str | None = None, 
     timesteps = cfg.timesteps
     if timesteps is None:
         timesteps = int(prev_meta["total_timesteps"] if prev_meta else hp.get("n_timesteps", 100_000))
+    if prev_meta is not None and timesteps <= int(prev_meta["num_timesteps"]):
+        raise RunError(f"--resume {str(resume)!r}: --timesteps {timesteps} is not above the "
+                       f"{prev_meta['num_timesteps']} steps the run has done; allowed: a total above "
+                       f"{prev_meta['num_timesteps']} (--timesteps is the run's total, not the steps to add)")
+    check_logdir(cfg.logdir)
 
     venv = make_vec_env(scenario, n_envs, seed, algo, cfg.env_kwargs, vec=cfg.vec)
     norm = hp.get("normalize", False)
@@ -360,7 +402,6 @@ def train(config: TrainConfig | str | None = None, scenario: str | None = None, 
     elif norm:
         venv = VecNormalize(venv, **({"norm_reward": False} | (norm if isinstance(norm, dict) else {})))
 
-    run_dir = unique_run_dir(cfg.logdir, run_name(scenario, algo, seed))
     if resume is not None:
         model = ALGOS[algo].load(str(Path(resume) / "model.zip"), env=venv, device="cpu")
         rb = Path(resume) / "replay_buffer.pkl"
@@ -369,6 +410,7 @@ def train(config: TrainConfig | str | None = None, scenario: str | None = None, 
     else:
         model = ALGOS[algo](hp.get("policy", "MlpPolicy"), venv, seed=seed, device="cpu",
                             verbose=cfg.verbose, **_algo_kwargs(hp))
+    run_dir = unique_run_dir(cfg.logdir, run_name(scenario, algo, seed))  # once nothing can fail
     model.set_logger(configure(str(run_dir), ["tensorboard", "csv"]))
     start = int(model.num_timesteps)
     meta = new_meta(backend="sb3", algo=algo, scenario=scenario, seed=seed, total_timesteps=timesteps,

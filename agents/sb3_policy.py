@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.policy_base import Policy
-from agents.runs import META_FILE, read_meta
+from agents.runs import META_FILE, RunError, read_meta
 
 
 class SB3Policy(Policy):
@@ -34,14 +34,28 @@ class SB3Policy(Policy):
         self.action_mode = action_mode
         self.obs_normalizer = obs_normalizer
         self.name = name or algo
+        self._checked_env: Any = None
 
     @property
     def run_label(self) -> str:
         """Evaluation runs are labelled ``{name}-eval`` so they never look like training runs."""
         return f"{self.name}-eval"
 
+    def check_env(self, env: gym.Env) -> None:
+        """Raise :class:`~agents.runs.RunError` when ``env``'s spaces are not the model's (a model
+        trained on another scenario or action mode)."""
+        for what, model_space, env_space in (("observation", self.model.observation_space, env.observation_space),
+                                             ("action", self.model.action_space, env.action_space)):
+            if model_space != env_space:
+                raise RunError(f"model {self.name!r} was trained with the {what} space {model_space}; this "
+                               f"env has {env_space} (evaluate it on the scenario and action mode it was "
+                               "trained on: its run's meta.json names them)")
+
     def act(self, obs: Any, env: gym.Env) -> Any:
         """Deterministic action of the model."""
+        if env is not self._checked_env:
+            self.check_env(env)
+            self._checked_env = env
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer.normalize_obs(obs)
         kwargs = {}

@@ -145,3 +145,78 @@ def test_main_job_trains_compares_and_writes_the_report(tmp_path, scenario, caps
     # every policy has its own TensorBoard run beside the training run
     assert len(list(tmp_path.glob("urban_small__greedy__*"))) == 2
     assert len(list(tmp_path.glob("urban_small__ppo-eval__*"))) == 2
+
+
+# --------------------------------------------------------------------------- a user's mistakes
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, scenario) -> Path:
+    """One finished 64-step PPO run on the small scenario."""
+    logdir = tmp_path_factory.mktemp("runs")
+    assert cli.main(["train", "--scenario", scenario, "--timesteps", "64", "--n-envs", "1",
+                     "--logdir", str(logdir), "--no-progress"]) == 0
+    (run,) = logdir.iterdir()
+    return run
+
+
+def _fails_cleanly(argv: list[str], capsys, *pieces: str) -> str:
+    """``train.py argv`` exits with code 2 and one error naming ``pieces``, no traceback."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for piece in pieces:
+        assert piece in err, (piece, err)
+    return err
+
+
+def test_bad_scenario_file_is_refused_before_anything_runs(tmp_path, scenario, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(scenario).read_text().replace("dt_s:", "colour: blue\ndt_s:", 1)
+                   .replace("max_episode_steps:", "max_episode_steps: -3\nx_max_episode_steps:", 1))
+    err = _fails_cleanly(["train", "--scenario", str(bad), "--logdir", str(tmp_path / "runs")], capsys,
+                         "argument --scenario", str(bad), "'colour'", "'blue'", "unknown key",
+                         "'max_episode_steps'", "-3")
+    assert "problems" in err and not (tmp_path / "runs").exists()
+
+
+def test_bad_hyperparameter_value_leaves_no_run_folder(tmp_path, scenario, capsys):
+    hp = tmp_path / "hp.yaml"
+    hp.write_text("default:\n  learning_rate: -1\n")
+    _fails_cleanly(["train", "--scenario", scenario, "--hyperparams", str(hp), "--logdir", str(tmp_path / "runs")],
+                   capsys, str(hp), "'default'", "'learning_rate'", "-1", "(0, 1]")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_logdir_that_is_a_file_is_refused(tmp_path, scenario, capsys):
+    f = tmp_path / "afile"
+    f.write_text("mine")
+    _fails_cleanly(["train", "--scenario", scenario, "--timesteps", "10", "--logdir", str(f)], capsys,
+                   "--logdir", str(f), "is a file")
+    assert f.read_text() == "mine"
+
+
+def test_eval_of_a_folder_without_a_model(tmp_path, capsys):
+    _fails_cleanly(["eval", str(tmp_path), "--episodes", "1"], capsys, str(tmp_path), "model.zip")
+
+
+def test_eval_on_a_scenario_with_other_spaces_names_them(tiny_run, capsys):
+    _fails_cleanly(["eval", str(tiny_run), "--scenario", "tactile_xr", "--episodes", "1", "--no-progress"], capsys,
+                   "trained with the observation space", "(82,)", "(71,)", "meta.json")
+
+
+def test_resume_without_more_steps_is_refused_with_the_numbers(tiny_run, capsys):
+    before = sorted(tiny_run.parent.iterdir())
+    done = json.loads((tiny_run / "meta.json").read_text())["num_timesteps"]
+    _fails_cleanly(["train", "--resume", str(tiny_run), "--timesteps", str(done), "--logdir", str(tiny_run.parent),
+                    "--no-progress"], capsys, f"--timesteps {done} is not above the {done} steps")
+    assert sorted(tiny_run.parent.iterdir()) == before
+
+
+def test_every_shipped_scenario_is_accepted():
+    from scenarios import available_scenarios
+
+    for name in available_scenarios():
+        assert cli.build_parser().parse_args(["train", "--scenario", name]).scenario == name
